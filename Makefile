@@ -1,0 +1,43 @@
+# histogan-lite: two commands on a fresh machine with python3 and make.
+#   make book   set up .venv, execute every chapter, build the HTML book into _build/html
+#   make test   set up .venv, run unit tests, execute every notebook (nbval + papermill)
+#   make bench  run the benchmarks in benchmarks/ and print their tables
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.histogan-installed
+# Headless: progress bars print plain text, widgets fall back to static output.
+export HISTOGAN_HEADLESS = 1
+export MPLBACKEND = Agg
+PYTEST_ARGS ?=
+SHELL := /bin/bash
+
+.PHONY: setup book test bench clean help
+
+help:
+	@echo "make book   - set up .venv, execute every chapter, build the HTML book (_build/html/index.html)"
+	@echo "make test   - set up .venv and run the unit tests and the notebook tests"
+	@echo "make bench  - run benchmarks/ (results summarised in BENCHMARKS.md)"
+	@echo "make clean  - remove _build/"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[book,test]'
+	$(BIN)/python data_scripts/fetch_real_slide.py --quiet || echo "note: real CMU-1 slide not fetched; chapters use the demo slide"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+book: setup
+	@start=$$(date +%s); \
+	$(BIN)/jupyter-book build . 2>&1 | tee _build.log; test $${PIPESTATUS[0]} -eq 0 || { echo "book build failed (log: _build.log)"; exit 1; }; \
+	$(BIN)/python data_scripts/book_summary.py --html _build/html --seconds $$(( $$(date +%s) - start ))
+
+test: setup
+	$(BIN)/python -m pytest --nbval-lax $(PYTEST_ARGS) tests book
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf _build _build.log

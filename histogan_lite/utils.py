@@ -1,0 +1,299 @@
+"""Core helpers shared by every chapter: device, seeds, image conversion, data directory.
+
+Image conventions used throughout the package
+---------------------------------------------
+* **uint8 images**: numpy arrays of shape ``(N, H, W, 3)`` (or ``(H, W, 3)`` for one image), dtype
+  ``uint8``, values in ``[0, 255]``, RGB channel order, channels last (HWC). This is what slides,
+  PNG files and the synthetic renderer produce.
+* **tensors**: torch ``float32`` tensors of shape ``(N, 3, H, W)``, channels first (CHW), values in
+  ``[-1, 1]``. This is what the generator's ``tanh`` output and the discriminator's input use
+  (Radford et al. 2015, section 3; paper section 3.1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "select_device",
+    "seed_everything",
+    "images_to_tensor",
+    "tensor_to_images",
+    "data_dir",
+    "is_headless",
+    "progress",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
+
+
+def select_device(device: str | torch.device = "auto") -> torch.device:
+    """Choose the torch device to compute on.
+
+    Args:
+        device: ``"auto"`` picks ``cuda`` when a CUDA GPU is visible, else Apple's ``mps`` when
+            available, else ``cpu``. Any other value (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or
+            a ``torch.device``) is used as given after checking it is available.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: if ``device`` is not a valid device string.
+        RuntimeError: if the requested device is not available on this machine (for example
+            ``"cuda"`` on a CPU-only machine).
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        if not isinstance(device, str):
+            raise ValueError(f"device must be a string or torch.device, got {type(device).__name__}")
+        name = device.strip().lower()
+        if name == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda")
+            mps = getattr(torch.backends, "mps", None)
+            if mps is not None and mps.is_available():
+                return torch.device("mps")
+            return torch.device("cpu")
+        try:
+            dev = torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"device={device!r} is not a device name; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+            ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={str(dev)!r} requested but no CUDA GPU is available; use device='auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeError(f"device={str(dev)!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise RuntimeError("device='mps' requested but Apple MPS is not available; use device='auto' or 'cpu'")
+    return dev
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and all CUDA devices).
+
+    Args:
+        seed: a non-negative integer below ``2**32``.
+
+    Returns:
+        A ``torch.Generator`` seeded with ``seed``, for code that prefers an explicit generator.
+
+    Raises:
+        ValueError: if ``seed`` is not an integer in ``[0, 2**32)``.
+
+    Note:
+        Bit-for-bit reproducibility is promised on the CPU. On a GPU some cuDNN kernels are
+        non-deterministic; results then agree statistically, not exactly.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """Convert uint8 RGB images to float tensors in [-1, 1].
+
+    Args:
+        images: numpy array, dtype ``uint8``, values in ``[0, 255]``, shape ``(N, H, W, 3)`` or one
+            image ``(H, W, 3)``.
+
+    Returns:
+        ``torch.float32`` tensor of shape ``(N, 3, H, W)`` (a single image gets ``N = 1``) with values
+        ``x / 127.5 - 1`` in ``[-1, 1]``.
+
+    Raises:
+        TypeError: if ``images`` is not a numpy array or its dtype is not ``uint8`` (a float array is
+            refused rather than guessed: it may already be in ``[-1, 1]`` or ``[0, 1]``).
+        ValueError: if the layout is not channels-last RGB (last axis of length 3).
+    """
+    if isinstance(images, torch.Tensor):
+        raise TypeError(
+            "images_to_tensor expects a numpy uint8 array (N, H, W, 3); got a torch tensor "
+            "(already converted? tensors in [-1, 1] go to tensor_to_images)"
+        )
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"images must be a numpy array, got {type(images).__name__}")
+    if images.dtype != np.uint8:
+        raise TypeError(
+            f"images must have dtype uint8 with values in [0, 255], got dtype {images.dtype}; "
+            "convert with (x * 255).round().astype(np.uint8) if your floats are in [0, 1]"
+        )
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"images must have shape (N, H, W, 3) or (H, W, 3) (channels last, RGB), got {images.shape}"
+        )
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def tensor_to_images(x: torch.Tensor, *, atol: float = 1e-3) -> np.ndarray:
+    """Convert float tensors in [-1, 1] to uint8 RGB images.
+
+    Args:
+        x: float tensor of shape ``(N, 3, H, W)`` or ``(3, H, W)``, values in ``[-1, 1]`` (a generator's
+            ``tanh`` output). Any device; gradients are ignored.
+        atol: tolerance for values slightly outside ``[-1, 1]`` (rounding); they are clipped.
+
+    Returns:
+        numpy ``uint8`` array of shape ``(N, H, W, 3)``, values ``round((x + 1) * 127.5)`` in ``[0, 255]``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point torch tensor.
+        ValueError: if the layout is not channels-first with 3 channels, if values fall outside
+            ``[-1 - atol, 1 + atol]`` (for example images still in ``[0, 255]``), or if any value is NaN.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch tensor (N, 3, H, W) in [-1, 1], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor in [-1, 1], got dtype {x.dtype}")
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"x must have shape (N, 3, H, W) (channels first), got {tuple(x.shape)}")
+    x = x.detach().float().cpu()
+    if torch.isnan(x).any():
+        raise ValueError("x contains NaN values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1 - atol or hi > 1 + atol:
+        raise ValueError(
+            f"x must have values in [-1, 1], got range [{lo:.3f}, {hi:.3f}]; "
+            "uint8-range images go through images_to_tensor first"
+        )
+    x = ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def data_dir(create: bool = True) -> Path:
+    """The folder where demo data, downloads and caches live.
+
+    The environment variable ``HISTOGAN_DATA`` wins; otherwise a per-user cache directory
+    (``platformdirs.user_cache_dir("histogan-lite")``, e.g. ``~/.cache/histogan-lite`` on Linux).
+
+    Args:
+        create: create the folder when it does not exist.
+
+    Returns:
+        An absolute ``pathlib.Path``.
+
+    Raises:
+        NotADirectoryError: if the path exists and is not a folder.
+    """
+    env = os.environ.get("HISTOGAN_DATA")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("histogan-lite"))
+    path = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"HISTOGAN_DATA={str(path)!r} exists and is not a folder")
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_headless() -> bool:
+    """True when running without an interactive front end (CI, papermill, a book build).
+
+    Widgets and live progress bars use it to fall back to static output. Detected from the
+    environment variables ``CI``, ``HISTOGAN_HEADLESS`` and papermill's/Jupyter Book's executions
+    (``PAPERMILL_EXECUTION``), set by the Makefile for book builds.
+    """
+    for var in ("HISTOGAN_HEADLESS", "CI", "PAPERMILL_EXECUTION"):
+        value = os.environ.get(var, "").strip().lower()
+        if value and value not in ("0", "false", "no"):
+            return True
+    return False
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar that suits where the code runs.
+
+    Interactive Jupyter or Colab gets ``tqdm.auto`` (a widget bar); headless runs (see
+    :func:`is_headless`: CI, papermill, the book build) get the plain-text bar with a long refresh
+    interval, so notebooks do not store widget state or thousands of carriage-return updates.
+
+    Args:
+        iterable: what to iterate over (optional, as for ``tqdm``).
+        **kwargs: passed to ``tqdm`` (``total``, ``desc``, ``disable``, ...).
+
+    Returns:
+        A ``tqdm`` instance.
+    """
+    if is_headless():
+        from tqdm import tqdm as _tqdm
+
+        kwargs.setdefault("mininterval", 30.0)
+        kwargs.setdefault("ascii", True)
+        kwargs.setdefault("ncols", 80)
+        return _tqdm(iterable, **kwargs)
+    from tqdm.auto import tqdm as _tqdm
+
+    return _tqdm(iterable, **kwargs)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True):
+    """Write a file atomically: yield a temporary path beside ``path``, rename it into place on success.
+
+    A crash or exception inside the block leaves no half-written ``path`` (the temporary file is
+    removed); readers see either the old file or the complete new one (``os.replace`` is atomic on
+    one file system).
+
+    Args:
+        path: the final file path.
+        overwrite: if False and ``path`` exists, raise before writing anything.
+
+    Yields:
+        ``pathlib.Path`` of the temporary file (same folder and suffix, so format detection by
+        extension still works).
+
+    Raises:
+        FileExistsError: when ``overwrite`` is False and ``path`` exists.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path} already exists; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`). Returns the path."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`). Returns the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)

@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.histogan-installed
 export HISTOGAN_HEADLESS = 1
 export MPLBACKEND = Agg
 PYTEST_ARGS ?=
+# The book's root folder (holding _config.yml and _toc.yml); tests point it at a scratch book.
+BOOK ?= .
 SHELL := /bin/bash
 
 .PHONY: setup book test bench clean help
@@ -30,8 +32,8 @@ setup: $(STAMP)
 
 book: setup
 	@start=$$(date +%s); \
-	$(BIN)/jupyter-book build . 2>&1 | tee _build.log; test $${PIPESTATUS[0]} -eq 0 || { echo "book build failed (log: _build.log)"; exit 1; }; \
-	$(BIN)/python data_scripts/book_summary.py --html _build/html --seconds $$(( $$(date +%s) - start ))
+	$(BIN)/jupyter-book build $(BOOK) 2>&1 | tee $(BOOK)/_build.log; test $${PIPESTATUS[0]} -eq 0 || { echo "book build failed (log: $(BOOK)/_build.log)"; exit 1; }; \
+	$(BIN)/python data_scripts/book_summary.py --html $(BOOK)/_build/html --seconds $$(( $$(date +%s) - start ))
 
 test: setup
 	$(BIN)/python -m pytest --nbval-lax $(PYTEST_ARGS) tests book

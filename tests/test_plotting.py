@@ -1,0 +1,47 @@
+"""Image grid figure helper."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from histogan_lite.plotting import as_uint8_images, image_grid  # noqa: E402
+
+
+def test_image_grid_layout_and_titles():
+    imgs = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+    imgs[3] = 200
+    fig = image_grid(imgs, nrow=2, row_titles=["negative", "positive"], col_titles=["a", "b", "c"], title="T")
+    axes = fig.axes
+    assert len(axes) == 6  # 2 rows x 3 columns, last cell blank
+    assert axes[0].get_ylabel() == "negative" and axes[3].get_ylabel() == "positive"
+    assert [axes[i].get_title() for i in range(3)] == ["a", "b", "c"]
+    assert len(axes[5].images) == 0 and len(axes[3].images) == 1
+    assert np.array_equal(axes[3].images[0].get_array(), imgs[3])
+    assert fig._suptitle.get_text() == "T"
+    plt.close(fig)
+
+
+def test_image_grid_accepts_tensors_in_minus_one_one():
+    x = torch.zeros(4, 3, 8, 8)
+    x[1] = 1.0
+    fig = image_grid(x)
+    assert len(fig.axes) == 4
+    assert int(fig.axes[1].images[0].get_array().max()) == 255
+    assert int(fig.axes[0].images[0].get_array().max()) == 128  # (0 + 1) * 127.5 rounded
+    plt.close(fig)
+
+
+def test_image_grid_errors():
+    imgs = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="row_titles"):
+        image_grid(imgs, nrow=2, row_titles=["a"])
+    with pytest.raises(ValueError, match="col_titles"):
+        image_grid(imgs, nrow=2, col_titles=["a"])
+    with pytest.raises(ValueError, match="at least one"):
+        image_grid(np.zeros((0, 8, 8, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        as_uint8_images(np.zeros((2, 8, 8, 3), dtype=np.float64))

@@ -1,0 +1,141 @@
+"""Core helpers: device, seeds, image conversion, data directory, atomic writes, progress."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import histogan_lite as hl
+from histogan_lite import utils
+
+
+def test_select_device_auto_is_cpu_here_and_explicit_cpu():
+    dev = hl.select_device("auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        expected = "mps"
+    assert dev.type == expected
+    assert hl.select_device("cpu") == torch.device("cpu")
+    assert hl.select_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_select_device_errors():
+    with pytest.raises(ValueError, match="not a device name"):
+        hl.select_device("gpu-please")
+    with pytest.raises(ValueError):
+        hl.select_device(3)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            hl.select_device("cuda")
+
+
+def test_seed_everything_repeats_all_generators():
+    hl.seed_everything(123)
+    a = (random.random(), np.random.rand(), torch.rand(3))
+    gen = hl.seed_everything(123)
+    b = (random.random(), np.random.rand(), torch.rand(3))
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+    assert torch.equal(torch.rand(2, generator=gen), torch.rand(2, generator=hl.seed_everything(123)))
+    hl.seed_everything(124)
+    assert random.random() != a[0]
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, 1.5, "7", True])
+def test_seed_everything_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        hl.seed_everything(bad)
+
+
+def test_images_to_tensor_exact_values_and_layout():
+    img = np.zeros((2, 3, 4, 3), dtype=np.uint8)
+    img[0, 0, 0] = [0, 255, 51]
+    img[1, 2, 3] = [255, 0, 102]
+    x = hl.images_to_tensor(img)
+    assert x.shape == (2, 3, 3, 4) and x.dtype == torch.float32
+    assert x[0, :, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 51 / 127.5 - 1])
+    assert x[1, :, 2, 3].tolist() == pytest.approx([1.0, -1.0, 102 / 127.5 - 1])
+    assert float(x[0, 0, 1, 1]) == -1.0
+    single = hl.images_to_tensor(img[0])
+    assert single.shape == (1, 3, 3, 4)
+
+
+def test_round_trip_is_lossless_for_every_uint8_value():
+    values = np.arange(256, dtype=np.uint8)
+    img = np.stack([values, values[::-1], values], axis=-1).reshape(1, 16, 16, 3)
+    back = hl.tensor_to_images(hl.images_to_tensor(img))
+    assert back.dtype == np.uint8 and back.shape == img.shape
+    assert np.array_equal(back, img)
+
+
+def test_images_to_tensor_errors_name_the_problem():
+    with pytest.raises(TypeError, match="uint8"):
+        hl.images_to_tensor(np.zeros((1, 4, 4, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        hl.images_to_tensor(np.zeros((1, 3, 4, 4), dtype=np.uint8))
+    with pytest.raises(TypeError, match="torch tensor"):
+        hl.images_to_tensor(torch.zeros(1, 3, 4, 4))
+    with pytest.raises(TypeError, match="numpy array"):
+        hl.images_to_tensor([[1, 2, 3]])
+
+
+def test_tensor_to_images_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"values in \[-1, 1\]"):
+        hl.tensor_to_images(torch.full((1, 3, 2, 2), 255.0))
+    with pytest.raises(ValueError, match="channels first"):
+        hl.tensor_to_images(torch.zeros(1, 2, 2, 3))
+    with pytest.raises(TypeError, match="floating-point"):
+        hl.tensor_to_images(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        hl.tensor_to_images(torch.full((1, 3, 2, 2), float("nan")))
+    # values a hair outside [-1, 1] (float rounding) are clipped, not refused
+    out = hl.tensor_to_images(torch.full((3, 2, 2), 1.0005))
+    assert out.shape == (1, 2, 2, 3) and int(out.max()) == 255
+
+
+def test_data_dir_honours_environment(tmp_path, monkeypatch):
+    target = tmp_path / "cache" / "here"
+    monkeypatch.setenv("HISTOGAN_DATA", str(target))
+    assert hl.data_dir() == target.resolve() and target.is_dir()
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    monkeypatch.setenv("HISTOGAN_DATA", str(afile))
+    with pytest.raises(NotADirectoryError, match="HISTOGAN_DATA"):
+        hl.data_dir()
+
+
+def test_data_dir_default_is_user_cache(monkeypatch):
+    monkeypatch.delenv("HISTOGAN_DATA", raising=False)
+    path = hl.data_dir(create=False)
+    assert "histogan-lite" in str(path)
+
+
+def test_atomic_path_keeps_old_file_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    utils.atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with utils.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    utils.atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    with pytest.raises(FileExistsError, match="out.txt"):
+        utils.atomic_write_text(target, "again", overwrite=False)
+    assert target.read_text() == "new"
+
+
+def test_progress_is_plain_text_when_headless(monkeypatch):
+    monkeypatch.setenv("HISTOGAN_HEADLESS", "1")
+    bar = utils.progress(range(3), desc="x")
+    assert type(bar).__module__.startswith("tqdm.std")
+    assert list(bar) == [0, 1, 2]
+    for var in ("HISTOGAN_HEADLESS", "CI", "PAPERMILL_EXECUTION"):
+        monkeypatch.delenv(var, raising=False)
+    assert utils.is_headless() is False
+    monkeypatch.setenv("CI", "true")
+    assert utils.is_headless() is True
+    monkeypatch.setenv("CI", "false")
+    assert utils.is_headless() is False

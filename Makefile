@@ -36,6 +36,7 @@ book: setup
 	$(BIN)/python data_scripts/book_summary.py --html $(BOOK)/_build/html --seconds $$(( $$(date +%s) - start ))
 
 test: setup
+	@bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest --nbval-lax $(PYTEST_ARGS) tests book
 
 bench: setup

@@ -22,3 +22,60 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real test data not found at {REAL_DATA} (optional; see DEVELOPERS notes)")
     return REAL_DATA
+
+
+CHAPTERS = [
+    "01_data",
+    "02_gans",
+    "03_dcgan",
+    "04_cdcgan",
+    "05_latent_editing",
+    "06_evaluation",
+]
+INJECTED = {"seed": 1, "fast": True, "device": "cpu"}
+
+
+def copy_book_skeleton(dest: Path) -> Path:
+    """Copy the book's configuration, pages and extensions (not the notebooks) into ``dest``."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, dest / name)
+    (dest / "book").mkdir(exist_ok=True)
+    for page in BOOK.iterdir():
+        if page.suffix in (".md", ".bib"):
+            shutil.copy2(page, dest / "book" / page.name)
+        elif page.is_dir() and not page.name.startswith((".", "__")) and page.name != "_build":
+            shutil.copytree(page, dest / "book" / page.name, dirs_exist_ok=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def executed_book(tmp_path_factory):
+    """Every chapter executed once by papermill with *injected* parameters (another seed).
+
+    Returns ``(folder, results)``: a copy of the book whose notebooks are the executed ones, and a
+    dict ``stem -> exception or None``. The browser test builds the HTML book from this folder
+    without executing again, so ``make test`` runs each chapter twice (nbval and papermill), not
+    three times.
+    """
+    import papermill
+
+    folder = copy_book_skeleton(tmp_path_factory.mktemp("executed-book"))
+    results = {}
+    for stem in CHAPTERS:
+        try:
+            papermill.execute_notebook(
+                str(BOOK / f"{stem}.ipynb"),
+                str(folder / "book" / f"{stem}.ipynb"),
+                parameters=INJECTED,
+                cwd=str(folder / "book"),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=600,
+            )
+            results[stem] = None
+        except Exception as exc:  # reported by the test of that chapter
+            results[stem] = exc
+    return folder, results

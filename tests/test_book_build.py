@@ -23,7 +23,7 @@ def _scratch_book(folder: Path, code: str) -> Path:
     folder.mkdir()
     config = (ROOT / "_config.yml").read_text()
     config = config.replace("  - book/references.bib", "  - references.bib")
-    config = config.replace("local_mathjax: book/_ext", f"local_mathjax: {ROOT / 'book' / '_ext'}")
+    config = config.replace(": book/_ext", f": {ROOT / 'book' / '_ext'}")
     (folder / "_config.yml").write_text(config)
     (folder / "references.bib").write_text((ROOT / "book" / "references.bib").read_text())
     (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")

@@ -1,0 +1,677 @@
+"""Tissue mask, patch grid, labels, extraction to PNG + manifest, and balancing (paper section 2, Table 1).
+
+The paper cuts 256x256 patches at levels 0 and 1 of 22 CAMELYON slides; a patch is *positive* when it
+comes from an annotated tumour region and *negative* when it comes from tissue without tumour, then
+the larger class is randomly subsampled to the size of the smaller (Table 1). This module does each
+step with every threshold a parameter:
+
+1. :func:`tissue_mask` - Otsu's threshold on HSV saturation at a coarse level (glass and transparent
+   pixels are white, saturation 0; H&E-stained tissue is saturated pink/purple).
+2. :func:`patch_grid` - a regular grid of ``patch_size`` patches at ``level``; for each patch its
+   tissue fraction and its tumour fraction (area of tumour region inside the patch / patch area,
+   computed exactly with shapely) and its label.
+3. :func:`extract_patches` - reads the labelled patches block by block (one OpenSlide read per block
+   of ``block`` x ``block`` patches, cut in memory), writes PNGs in one folder per class and the manifest
+   ``patches.csv``; parallel, resumable, atomic.
+4. :func:`class_counts` and :func:`balance` - Table 1 before and after balancing.
+
+Coordinates: ``x, y`` in the manifest are level-0 pixels of the patch's top-left corner;
+``width, height`` are level-k pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .annotations import Annotations, read_asap_xml
+from .slides import Slide, open_slide
+from .utils import atomic_path, atomic_write_text, progress
+
+__all__ = [
+    "CLASS_NAMES",
+    "MANIFEST_COLUMNS",
+    "DatasetExistsError",
+    "TissueMask",
+    "saturation",
+    "tissue_mask_from_rgb",
+    "tissue_mask",
+    "tumor_fractions",
+    "patch_grid",
+    "read_patches",
+    "extract_patches",
+    "read_manifest",
+    "class_counts",
+    "balance",
+]
+
+#: Label 0 and 1, and the folder each class's PNGs go to.
+CLASS_NAMES = ("negative", "positive")
+MANIFEST_COLUMNS = [
+    "slide", "level", "x", "y", "width", "height", "label", "class",
+    "tumor_fraction", "tissue_fraction", "path",
+]  # fmt: skip
+DATASET_FORMAT = "histogan-lite patches v1"
+
+
+class DatasetExistsError(FileExistsError):
+    """The output folder already holds a different dataset (pass ``overwrite=True`` to replace it)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. tissue mask
+# ---------------------------------------------------------------------------------------------
+def saturation(rgb: np.ndarray) -> np.ndarray:
+    """HSV saturation ``(max - min) / max`` of ``uint8 (H, W, 3)`` RGB, float32 in [0, 1] (0 for black)."""
+    rgb = np.asarray(rgb)
+    hi = rgb.max(axis=-1).astype(np.float32)
+    lo = rgb.min(axis=-1).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(hi > 0, (hi - lo) / np.maximum(hi, 1), 0.0)
+    return s.astype(np.float32)
+
+
+def tissue_mask_from_rgb(
+    rgb: np.ndarray, *, min_saturation: float = 0.05, max_threshold: float = 0.2
+) -> tuple[np.ndarray, float]:
+    """Tissue pixels of an RGB image: HSV saturation above Otsu's threshold.
+
+    Glass, white background and transparent pixels (composited onto white) have saturation near 0;
+    H&E-stained tissue is clearly saturated. Otsu's threshold is clipped to ``[min_saturation,
+    max_threshold]`` so that an image of blank glass or almost-white tiles (where Otsu would split
+    noise) yields no tissue, and an image that is all tissue is not split in two.
+
+    Args:
+        rgb: ``uint8 (H, W, 3)``.
+        min_saturation: lowest threshold (saturation, in [0, 1]).
+        max_threshold: highest threshold.
+
+    Returns:
+        ``(mask, threshold)``: ``bool (H, W)`` and the saturation threshold used.
+    """
+    from scipy.ndimage import median_filter
+    from skimage.filters import threshold_otsu
+
+    s = median_filter(saturation(rgb), size=3, mode="nearest")  # removes single-pixel noise
+    t = float(threshold_otsu(s)) if float(s.max()) > float(s.min()) else max_threshold
+    t = min(max(t, min_saturation), max_threshold)
+    return s > t, t
+
+
+@dataclass
+class TissueMask:
+    """A boolean tissue mask at a coarse scale, with its mapping to level-0 pixels.
+
+    Attributes:
+        mask: ``bool (h, w)``; True where there is tissue.
+        scale: ``(sx, sy)`` level-0 pixels per mask pixel along x and y.
+        threshold: saturation threshold used.
+        level: the slide level the mask was computed from.
+    """
+
+    mask: np.ndarray
+    scale: tuple[float, float]
+    threshold: float
+    level: int
+
+    def fractions(self, x0, y0, x1, y1) -> np.ndarray:
+        """Exact fraction of each level-0 box ``[x0, x1] x [y0, y1]`` covered by tissue mask pixels.
+
+        Each mask pixel is a ``sx x sy`` rectangle of level-0 pixels; the covered area is summed with
+        separable overlap weights, so a box half over a tissue pixel counts half of it.
+
+        Args:
+            x0, y0, x1, y1: arrays (or numbers) of level-0 pixel coordinates, ``x1 > x0``, ``y1 > y0``.
+
+        Returns:
+            float64 array of fractions in [0, 1], one per box.
+        """
+        x0, y0, x1, y1 = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x0, y0, x1, y1))
+        m = self.mask.astype(np.float64)
+        wx = _overlap(x0, x1, m.shape[1], self.scale[0])  # (n, w)
+        wy = _overlap(y0, y1, m.shape[0], self.scale[1])  # (n, h)
+        covered = np.einsum("nh,hw,nw->n", wy, m, wx)
+        return np.clip(covered / ((x1 - x0) * (y1 - y0)), 0.0, 1.0)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray, n: int, step: float) -> np.ndarray:
+    """Length of overlap of intervals ``[a_i, b_i]`` with the cells ``[j*step, (j+1)*step]``, ``(len(a), n)``."""
+    edges = np.arange(n + 1, dtype=np.float64) * step
+    lo = np.maximum(a[:, None], edges[None, :-1])
+    hi = np.minimum(b[:, None], edges[None, 1:])
+    return np.clip(hi - lo, 0.0, None)
+
+
+def tissue_mask(
+    slide: Slide,
+    *,
+    downsample: float = 32.0,
+    min_saturation: float = 0.05,
+    max_threshold: float = 0.2,
+) -> TissueMask:
+    """Detect tissue at a coarse level of a slide (Otsu on HSV saturation, see :func:`tissue_mask_from_rgb`).
+
+    Args:
+        slide: an open :class:`~histogan_lite.slides.Slide`.
+        downsample: target level-0 pixels per mask pixel. The coarsest level at most this coarse is
+            read and, if it is still finer, reduced by an integer factor (box average).
+        min_saturation, max_threshold: bounds of the threshold, as in :func:`tissue_mask_from_rgb`.
+
+    Returns:
+        :class:`TissueMask`.
+
+    Raises:
+        SlideReadError: the level cannot be decoded.
+    """
+    from PIL import Image
+
+    level = slide.get_best_level_for_downsample(downsample)
+    rgb = slide.read_level(level)
+    w0, h0 = slide.dimensions
+    wk, hk = slide.level_dimensions[level]
+    factor = max(1, int(downsample / slide.level_downsamples[level]))
+    if factor > 1:
+        rgb = np.asarray(Image.fromarray(rgb).reduce(factor))
+    mask, t = tissue_mask_from_rgb(rgb, min_saturation=min_saturation, max_threshold=max_threshold)
+    scale = (w0 / wk * factor, h0 / hk * factor)
+    return TissueMask(mask=mask, scale=scale, threshold=t, level=level)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. grid and labels
+# ---------------------------------------------------------------------------------------------
+def tumor_fractions(region, x0, y0, x1, y1) -> np.ndarray:
+    """Exact tumour fraction of level-0 boxes: ``area(region ∩ box) / area(box)``.
+
+    Args:
+        region: shapely (Multi)Polygon in level-0 pixels (``Annotations.tumor_region``), or None.
+        x0, y0, x1, y1: arrays of box corners in level-0 pixels.
+
+    Returns:
+        float64 array in [0, 1]; all zeros when ``region`` is None or empty.
+    """
+    x0, y0, x1, y1 = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x0, y0, x1, y1))
+    out = np.zeros(len(x0))
+    if region is None or region.is_empty:
+        return out
+    boxes = shapely.box(x0, y0, x1, y1)
+    shapely.prepare(region)
+    touching = shapely.intersects(region, boxes)
+    inside = touching & shapely.contains_properly(region, boxes)
+    out[inside] = 1.0
+    edge = np.flatnonzero(touching & ~inside)
+    if len(edge):
+        # only boxes that cross the outline need an intersection
+        clipped = shapely.clip_by_rect(region, x0[edge], y0[edge], x1[edge], y1[edge])
+        out[edge] = shapely.area(clipped) / ((x1[edge] - x0[edge]) * (y1[edge] - y0[edge]))
+    return np.clip(out, 0.0, 1.0)
+
+
+def label_patches(
+    tumor_fraction: np.ndarray,
+    tissue_fraction: np.ndarray,
+    *,
+    annotated: bool,
+    tumor_threshold: float = 0.5,
+    negative_max: float = 0.0,
+    min_tissue: float = 0.5,
+) -> np.ndarray:
+    """The paper's labelling rule with every threshold a parameter.
+
+    positive (1): tumour fraction >= ``tumor_threshold``; negative (0): tumour fraction <=
+    ``negative_max`` (on a slide without annotations: every tissue patch); skipped (-1): in between,
+    or tissue fraction < ``min_tissue``.
+
+    Returns:
+        int64 array of -1, 0 or 1.
+    """
+    tumor_fraction = np.asarray(tumor_fraction)
+    label = np.full(len(tumor_fraction), -1, dtype=np.int64)
+    if annotated:
+        label[tumor_fraction <= negative_max] = 0
+        label[tumor_fraction >= tumor_threshold] = 1
+    else:
+        label[:] = 0
+    label[np.asarray(tissue_fraction) < min_tissue] = -1
+    return label
+
+
+def patch_grid(
+    slide: Slide,
+    level: int,
+    patch_size: int = 256,
+    *,
+    annotations: Annotations | None = None,
+    tissue: TissueMask | None = None,
+    tumor_threshold: float = 0.5,
+    negative_max: float = 0.0,
+    min_tissue: float = 0.5,
+    region: tuple[int, int, int, int] | None = None,
+) -> pd.DataFrame:
+    """A regular grid of ``patch_size`` patches at ``level`` with tissue and tumour fractions and labels.
+
+    Only whole patches are kept (a patch never runs past the level's edge). Patch ``(col, row)``
+    starts at level-k pixel ``u = col * patch_size``, ``v = row * patch_size`` and at level-0 pixel
+    ``x = round(u * downsample)``, ``y = round(v * downsample)``; its level-0 box is
+    ``[x, x + patch_size * downsample] x [y, y + patch_size * downsample]``.
+
+    Args:
+        slide: the slide.
+        level: pyramid level (0 and 1 in the paper).
+        patch_size: patch side in level-k pixels (256 in the paper).
+        annotations: tumour annotations of the slide, or None for a slide without tumour.
+        tissue: a precomputed :class:`TissueMask` (computed with defaults when None).
+        tumor_threshold, negative_max, min_tissue: see :func:`label_patches`.
+        region: optional ``(x, y, width, height)`` in level-0 pixels; only patches lying wholly inside
+            it are kept (to work on part of a large slide).
+
+    Returns:
+        DataFrame, one row per grid patch, columns ``col, row, u, v, x, y, width, height,
+        tissue_fraction, tumor_fraction, label`` (label -1 skipped, 0 negative, 1 positive).
+
+    Raises:
+        LevelError: the level does not exist.
+        ValueError: ``patch_size`` is not a positive integer or a threshold is outside [0, 1].
+    """
+    level = slide.check_level(level)
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer (level-{level} pixels), got {patch_size!r}")
+    for name, value in (("tumor_threshold", tumor_threshold), ("negative_max", negative_max), ("min_tissue", min_tissue)):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if negative_max >= tumor_threshold:
+        raise ValueError(f"negative_max ({negative_max}) must be below tumor_threshold ({tumor_threshold})")
+    if tissue is None:
+        tissue = tissue_mask(slide)
+    wk, hk = slide.level_dimensions[level]
+    ds = slide.level_downsamples[level]
+    cols = np.arange(wk // patch_size)
+    rows = np.arange(hk // patch_size)
+    cc, rr = np.meshgrid(cols, rows)
+    cc, rr = cc.ravel(), rr.ravel()
+    u, v = cc * patch_size, rr * patch_size
+    x = np.round(u * ds).astype(np.int64)
+    y = np.round(v * ds).astype(np.int64)
+    side0 = patch_size * ds
+    x1, y1 = x + side0, y + side0
+    if region is not None:
+        rx, ry, rw, rh = region
+        keep = (x >= rx) & (y >= ry) & (x1 <= rx + rw) & (y1 <= ry + rh)
+        cc, rr, u, v, x, y, x1, y1 = (a[keep] for a in (cc, rr, u, v, x, y, x1, y1))
+    tissue_fraction = tissue.fractions(x, y, x1, y1) if len(x) else np.zeros(0)
+    region_geom = annotations.tumor_region if annotations is not None else None
+    tumor_fraction = tumor_fractions(region_geom, x, y, x1, y1) if len(x) else np.zeros(0)
+    label = label_patches(
+        tumor_fraction, tissue_fraction, annotated=annotations is not None,
+        tumor_threshold=tumor_threshold, negative_max=negative_max, min_tissue=min_tissue,
+    )  # fmt: skip
+    return pd.DataFrame(
+        {
+            "col": cc, "row": rr, "u": u, "v": v, "x": x, "y": y,
+            "width": patch_size, "height": patch_size,
+            "tissue_fraction": tissue_fraction, "tumor_fraction": tumor_fraction, "label": label,
+        }
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. reading and extraction
+# ---------------------------------------------------------------------------------------------
+def read_patches(slide: Slide, level: int, grid: pd.DataFrame, *, block: int = 8):
+    """Read the patches of ``grid`` block by block and yield them one at a time.
+
+    Patches are grouped into blocks of ``block x block`` grid cells; each block is read with one
+    ``read_region`` of the bounding box of its patches at ``level`` and the patches are cut from it in
+    memory. At integer downsamples (levels 0 and 1 of CAMELYON) the pixels equal those of one
+    ``read_region`` per patch.
+
+    Args:
+        slide: the slide.
+        level: pyramid level of the grid.
+        grid: rows of :func:`patch_grid` (columns ``col, row, u, v, x, y, width, height``).
+        block: grid cells per block side.
+
+    Yields:
+        ``(index, image)``: the grid row's index and ``uint8 (height, width, 3)``.
+    """
+    if len(grid) == 0:
+        return
+    ds = slide.level_downsamples[level]
+    keys = (grid["row"].to_numpy() // block, grid["col"].to_numpy() // block)
+    order = np.lexsort((keys[1], keys[0]))
+    g = grid.iloc[order]
+    groups = g.groupby([g["row"] // block, g["col"] // block], sort=False)
+    for _, part in groups:
+        u0, v0 = int(part["u"].min()), int(part["v"].min())
+        u1 = int((part["u"] + part["width"]).max())
+        v1 = int((part["v"] + part["height"]).max())
+        image = slide.read_region((round(u0 * ds), round(v0 * ds)), level, (u1 - u0, v1 - v0))
+        for idx, u, v, w, h in zip(part.index, part["u"], part["v"], part["width"], part["height"]):
+            yield idx, image[v - v0 : v - v0 + h, u - u0 : u - u0 + w]
+
+
+def _patch_relpath(slide_name: str, level: int, x: int, y: int, label: int) -> str:
+    return f"{CLASS_NAMES[label]}/{slide_name}_L{level}_x{x}_y{y}.png"
+
+
+def _save_png(path: Path, image: np.ndarray, compress_level: int) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG", compress_level=compress_level)
+
+
+def _extract_block(task: dict) -> tuple[str, int]:
+    """Worker: read one block, write its PNGs (skipping ones already there), then its part file."""
+    out = Path(task["out"])
+    rows = task["rows"]
+    slide: Slide = task["slide"]
+    written = 0
+    for idx, image in read_patches(slide, task["level"], rows, block=task["block"]):
+        path = out / rows.at[idx, "path"]
+        if not path.exists():  # resume: PNGs are written atomically, so an existing one is complete
+            _save_png(path, image, task["compress_level"])
+            written += 1
+    # the part file lists rows whose files now all exist; written last, atomically
+    atomic_write_text(out / task["part"], rows[MANIFEST_COLUMNS].to_csv(index=False))
+    return task["part"], written
+
+
+def _normalise_inputs(slides, annotations):
+    if isinstance(slides, (str, os.PathLike, Slide)):
+        slides = [slides]
+    slides = list(slides)
+    if not slides:
+        raise ValueError("no slides given")
+    if annotations is None:
+        annotations = [None] * len(slides)
+    elif isinstance(annotations, (str, os.PathLike, Annotations)):
+        annotations = [annotations]
+    annotations = list(annotations)
+    if len(annotations) != len(slides):
+        raise ValueError(
+            f"got {len(slides)} slide(s) but {len(annotations)} annotation entries; give one per slide (None for none)"
+        )
+    return slides, annotations
+
+
+def _dataset_record(slides, annotations, settings) -> dict:
+    return {
+        "format": DATASET_FORMAT,
+        "slides": [
+            {"name": s.name, "path": str(s.path), "annotations": str(a.path) if a is not None and a.path else None}
+            for s, a in zip(slides, annotations)
+        ],
+        **settings,
+    }
+
+
+def _prepare_output(out: Path, record: dict, overwrite: bool) -> None:
+    meta = out / "dataset.json"
+    if meta.exists():
+        try:
+            old = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old == record:
+            return  # same dataset: resume
+        if not overwrite:
+            differences = (
+                [k for k in sorted(set(old) | set(record)) if old.get(k) != record.get(k)] if isinstance(old, dict) else ["unreadable"]
+            )
+            raise DatasetExistsError(
+                f"{out} already holds another patch dataset (differs in: {', '.join(differences)}); "
+                "choose another output folder or pass overwrite=True (--overwrite) to replace it"
+            )
+        for name in (*CLASS_NAMES, ".parts"):
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+        for name in ("patches.csv", "patches_balanced.csv", "dataset.json"):
+            (out / name).unlink(missing_ok=True)
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        raise DatasetExistsError(
+            f"{out} is not empty and holds no histogan-lite dataset.json; choose an empty or new folder, "
+            "or pass overwrite=True (--overwrite) to write into it anyway"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(meta, json.dumps(record, indent=2))
+
+
+def extract_patches(
+    slides,
+    out_dir: str | os.PathLike,
+    *,
+    annotations=None,
+    level: int = 0,
+    patch_size: int = 256,
+    tumor_threshold: float = 0.5,
+    negative_max: float = 0.0,
+    min_tissue: float = 0.5,
+    tissue_downsample: float = 32.0,
+    region: tuple[int, int, int, int] | None = None,
+    group_map: dict[str, str] | None = None,
+    workers: int = 1,
+    block: int = 8,
+    compress_level: int = 1,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> pd.DataFrame:
+    """Cut labelled patches from whole-slide images into PNG folders and a manifest (paper section 2).
+
+    Every input is checked before anything is written: missing or unreadable slides, bad XML, a level
+    that a slide lacks. Output layout::
+
+        out_dir/dataset.json           what this folder holds (slides, level, patch size, thresholds)
+        out_dir/negative/*.png         label 0
+        out_dir/positive/*.png         label 1
+        out_dir/patches.csv            the manifest (MANIFEST_COLUMNS; paths relative to out_dir)
+        out_dir/.parts/<slide>/*.csv   one part per finished block (for resuming)
+
+    Resumable: each PNG is written atomically and a block's part file only after all its PNGs exist,
+    so a re-run skips finished blocks and an interrupted run leaves no half-written file and no
+    manifest row without its file. The manifest is rebuilt from the parts at the end.
+
+    Args:
+        slides: one slide path (or :class:`Slide`) or a list.
+        out_dir: output folder (new, empty, or holding this same dataset to resume).
+        annotations: one entry per slide: an XML path, an :class:`Annotations`, or None (no tumour:
+            every tissue patch is negative).
+        level: pyramid level (0 and 1 in the paper; any level the slides have).
+        patch_size: patch side in level-k pixels (256 in the paper).
+        tumor_threshold, negative_max, min_tissue: labelling rule, see :func:`label_patches`.
+        tissue_downsample: scale of the tissue mask (level-0 pixels per mask pixel).
+        region: optional ``(x, y, width, height)`` in level-0 pixels applied to every slide.
+        group_map: extra annotation group roles, see :func:`~histogan_lite.annotations.read_asap_xml`.
+        workers: processes (1: in this process). Blocks of all slides are shared among them.
+        block: grid cells per block side read at once.
+        compress_level: PNG zlib level (0-9; 1 is fast with little size cost for H&E).
+        overwrite: replace a different dataset already in ``out_dir``.
+        show_progress: show a progress bar over patches.
+
+    Returns:
+        The manifest as a DataFrame (also written to ``out_dir/patches.csv``).
+
+    Raises:
+        SlideError: a slide is missing, not a slide, or cannot be decoded (names the file).
+        AnnotationError: an annotation file is malformed (names the file).
+        LevelError: a slide lacks ``level`` (lists its levels).
+        ValueError: duplicate slide names or bad parameters.
+        DatasetExistsError: ``out_dir`` holds another dataset and ``overwrite`` is False.
+    """
+    slides, annotations = _normalise_inputs(slides, annotations)
+    opened = [s if isinstance(s, Slide) else open_slide(s) for s in slides]
+    names = [s.name for s in opened]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"slide names must be unique (they name the patch files); repeated: {dupes}")
+    parsed = [
+        a if (a is None or isinstance(a, Annotations)) else read_asap_xml(a, group_map=group_map)
+        for a in annotations
+    ]
+    for s in opened:
+        s.check_level(level)
+    settings = {
+        "level": int(level), "patch_size": int(patch_size), "tumor_threshold": float(tumor_threshold),
+        "negative_max": float(negative_max), "min_tissue": float(min_tissue),
+        "tissue_downsample": float(tissue_downsample), "region": list(region) if region else None,
+    }  # fmt: skip
+    grids = []
+    for s, a in zip(opened, parsed):
+        tissue = tissue_mask(s, downsample=tissue_downsample)
+        g = patch_grid(
+            s, level, patch_size, annotations=a, tissue=tissue, tumor_threshold=tumor_threshold,
+            negative_max=negative_max, min_tissue=min_tissue, region=region,
+        )  # fmt: skip
+        grids.append(g)
+    out = Path(out_dir).expanduser()
+    _prepare_output(out, _dataset_record(opened, parsed, settings), overwrite)
+
+    tasks, done_parts = [], []
+    for s, g in zip(opened, grids):
+        g = g[g["label"] >= 0].copy()
+        g["slide"] = s.name
+        g["level"] = int(level)
+        g["class"] = [CLASS_NAMES[k] for k in g["label"]]
+        g["path"] = [_patch_relpath(s.name, level, x, y, k) for x, y, k in zip(g["x"], g["y"], g["label"])]
+        for (br, bc), rows in g.groupby([g["row"] // block, g["col"] // block], sort=True):
+            part = f".parts/{s.name}/L{level}_r{br}_c{bc}.csv"
+            if (out / part).exists():
+                done_parts.append(part)
+                continue
+            tasks.append({"slide": s, "level": int(level), "rows": rows, "block": block, "out": str(out),
+                          "part": part, "compress_level": compress_level})  # fmt: skip
+    total = sum(len(t["rows"]) for t in tasks)
+    bar = progress(total=total, desc="patches", unit="patch", disable=not show_progress)
+    try:
+        if workers <= 1 or len(tasks) <= 1:
+            for t in tasks:
+                _extract_block(t)
+                bar.update(len(t["rows"]))
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = {pool.submit(_extract_block, t): len(t["rows"]) for t in tasks}
+                for fut in as_completed(futures):
+                    fut.result()
+                    bar.update(futures[fut])
+    finally:
+        bar.close()
+    return _write_manifest(out, opened, level)
+
+
+def _write_manifest(out: Path, slides: list[Slide], level: int) -> pd.DataFrame:
+    frames = []
+    for s in slides:
+        folder = out / ".parts" / s.name
+        for part in sorted(folder.glob(f"L{level}_r*_c*.csv")) if folder.is_dir() else []:
+            frames.append(pd.read_csv(part))
+    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    if len(manifest):
+        manifest = manifest.sort_values(["slide", "y", "x"], kind="stable").reset_index(drop=True)
+    manifest = manifest[MANIFEST_COLUMNS]
+    atomic_write_text(out / "patches.csv", manifest.to_csv(index=False))
+    return manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. counts and balancing (Table 1)
+# ---------------------------------------------------------------------------------------------
+def read_manifest(manifest: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read a manifest CSV (or pass a DataFrame through), checking its columns.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: a required column is missing (names the file and the columns).
+    """
+    if isinstance(manifest, pd.DataFrame):
+        df, name = manifest, "manifest DataFrame"
+    else:
+        path = Path(manifest)
+        if not path.exists():
+            raise FileNotFoundError(f"manifest {str(path)!r} does not exist")
+        df, name = pd.read_csv(path), str(path)
+    missing = [c for c in ("slide", "level", "label", "path") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks manifest column(s) {missing}; expected {MANIFEST_COLUMNS}")
+    return df
+
+
+def class_counts(manifest) -> pd.DataFrame:
+    """Table 1: negative and positive patch counts per level.
+
+    Args:
+        manifest: a manifest path or DataFrame.
+
+    Returns:
+        DataFrame indexed by ``level`` with int columns ``negative``, ``positive``, ``total``.
+    """
+    df = read_manifest(manifest)
+    table = pd.crosstab(df["level"], df["label"]).reindex(columns=[0, 1], fill_value=0)
+    table.columns = list(CLASS_NAMES)
+    table["total"] = table.sum(axis=1)
+    table.index.name = "level"
+    return table.astype(int)
+
+
+def balance(
+    manifest,
+    out_csv: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    per_class: int | None = None,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Balance classes by random subsampling, per level, as in the paper's Table 1.
+
+    Each level keeps ``per_class`` patches of each class (default: the smaller class's count; the
+    paper kept 22,000 per class at level 1 and 62,062 at level 0). The original manifest is kept.
+
+    Args:
+        manifest: manifest path or DataFrame.
+        out_csv: where to write the balanced manifest (default ``patches_balanced.csv`` beside the
+            input file; None with a DataFrame input writes nothing).
+        seed: seed of the random subsampling.
+        per_class: patches per class and level; must not exceed the smaller class.
+        overwrite: replace an existing ``out_csv``.
+
+    Returns:
+        The balanced manifest (rows in the original order).
+
+    Raises:
+        ValueError: a level lacks one class, or ``per_class`` exceeds a class's count.
+        FileExistsError: ``out_csv`` exists and ``overwrite`` is False.
+    """
+    df = read_manifest(manifest)
+    if out_csv is None and not isinstance(manifest, pd.DataFrame):
+        out_csv = Path(manifest).with_name("patches_balanced.csv")
+    if out_csv is not None and Path(out_csv).exists() and not overwrite:
+        raise FileExistsError(f"{out_csv} exists; pass overwrite=True (--overwrite) to replace it")
+    rng = np.random.default_rng(seed)
+    keep = []
+    counts = class_counts(df)
+    for level, row in counts.iterrows():
+        n = min(row["negative"], row["positive"])
+        if n == 0:
+            raise ValueError(f"level {level} has {row['negative']} negative and {row['positive']} positive patches; cannot balance")
+        if per_class is not None:
+            if per_class > n:
+                raise ValueError(f"per_class={per_class} exceeds the smaller class at level {level} ({n} patches)")
+            n = per_class
+        for label in (0, 1):
+            idx = df.index[(df["level"] == level) & (df["label"] == label)].to_numpy()
+            keep.append(rng.choice(idx, size=n, replace=False))
+    balanced = df.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+    if out_csv is not None:
+        atomic_write_text(out_csv, balanced.to_csv(index=False))
+    return balanced
+

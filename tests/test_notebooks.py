@@ -41,6 +41,30 @@ def test_toc_lists_intro_six_chapters_in_order_then_back_matter():
         assert (ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists(), f
 
 
+def _assert_setup_installs_this_repository(source: str) -> None:
+    """The Colab cell installs this package (name from pyproject) from the book's repository.url."""
+    import tomllib
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]["url"].rstrip("/")
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    branch = config["repository"].get("branch", "main")
+    lines = [ln.strip() for ln in source.splitlines()]
+    guard = lines.index('if IN_COLAB:')
+    pip = [ln for ln in lines[guard + 1 :] if "pip install" in ln]
+    assert len(pip) == 1 and pip[0].startswith("%pip install"), "one %pip line, inside the Colab guard"
+    assert f'"{name} @ git+{repo}@{branch}"' in pip[0], f"installs {name} from {repo}@{branch}: {pip[0]}"
+
+
+def test_colab_setup_cell_would_do_nothing_outside_colab():
+    """Executed here (no google.colab module), the setup cell installs nothing."""
+    nb = _read(CHAPTERS[0])
+    source = nb.cells[1].source.replace("%pip", "raise AssertionError  # would run: pip")
+    namespace = {}
+    exec(compile(source, "setup-cell", "exec"), namespace)
+    assert namespace["IN_COLAB"] is False
+
+
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_chapter_opening_and_closing(stem):
     nb = _read(stem)
@@ -53,6 +77,7 @@ def test_chapter_opening_and_closing(stem):
     setup = cells[1]
     assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
     assert "pip install" in setup.source and "git+https://github.com/" in setup.source
+    _assert_setup_installs_this_repository(setup.source)
     params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged 'parameters'"
     values = {}

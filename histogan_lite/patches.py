@@ -210,7 +210,7 @@ def tumor_fractions(region, x0, y0, x1, y1) -> np.ndarray:
     edge = np.flatnonzero(touching & ~inside)
     if len(edge):
         # only boxes that cross the outline need an intersection
-        clipped = shapely.clip_by_rect(region, x0[edge], y0[edge], x1[edge], y1[edge])
+        clipped = shapely.intersection(region, boxes[edge])
         out[edge] = shapely.area(clipped) / ((x1[edge] - x0[edge]) * (y1[edge] - y0[edge]))
     return np.clip(out, 0.0, 1.0)
 

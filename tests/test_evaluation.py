@@ -151,3 +151,188 @@ def test_inception_needs_torchvision_or_builds():
         ev.build_classifier("resnet")
     with pytest.raises(ValueError, match="no pretrained weights"):
         ev.build_classifier("cnn", pretrained=True)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+@pytest.fixture(scope="module")
+def generator64():
+    from histogan_lite.models import Generator
+
+    torch.manual_seed(0)
+    return Generator(image_size=64, n_classes=2).eval()
+
+
+def test_cross_evaluation_layout_and_values(generator64):
+    x, y = blob_task(40, seed=0, size=64)
+    gx = np.concatenate([ev.generate_images(generator64, 40, 0, seed=0), ev.generate_images(generator64, 40, 1, seed=1)])
+    gy = np.repeat([0, 1], 40)
+    df = ev.cross_evaluation(x, y, gx, gy, sample_counts=(20, 40), iterations=(2, 4), n_test=30, batch_size=8,
+                             device="cpu", show_progress=False, level=1)
+    assert list(df.columns) == [
+        ("trained with real images", "tested with real"),
+        ("trained with real images", "tested with generated"),
+        ("trained with generated images", "tested with generated"),
+        ("trained with generated images", "tested with real"),
+    ]
+    assert df.index.names == ["zoom level", "Num samples", "Num iterations"]
+    assert list(df.index) == [(1, 20, 2), (1, 20, 4), (1, 40, 2), (1, 40, 4)]
+    values = df.to_numpy()
+    assert values.shape == (4, 4) and np.all((values >= 0) & (values <= 1))
+    # accuracies on 30 test images are multiples of 1/30
+    np.testing.assert_allclose(values * 30, np.round(values * 30), atol=1e-9)
+    runs = pd.DataFrame(df.attrs["runs"])
+    assert len(runs) == 8 and (runs["iterations run"] <= runs["iterations"]).all()
+
+
+def test_cross_evaluation_bad_input(generator64):
+    x, y = blob_task(20, seed=0, size=64)
+    small, _ = blob_task(20, seed=0, size=32)
+    with pytest.raises(ValueError, match="64x64 pixels but generated_images are 32x32"):
+        ev.cross_evaluation(x, y, small, y, sample_counts=(8,), iterations=(1,), n_test=4, show_progress=False)
+    with pytest.raises(ValueError, match="generated_labels contains only one class"):
+        ev.cross_evaluation(x, y, x, np.ones(40, int), sample_counts=(8,), iterations=(1,), n_test=4,
+                            show_progress=False)
+    with pytest.raises(ValueError, match="needs 50 negative images but only"):
+        ev.cross_evaluation(x, y, x, y, sample_counts=(100,), iterations=(1,), n_test=4, show_progress=False)
+
+
+def test_augmentation_experiment_table(generator64):
+    x, y = blob_task(30, seed=0, size=64)
+    xt, yt = blob_task(10, seed=5, size=64)
+    df = ev.augmentation_experiment(x, y, xt, yt, generator64, n_negative=12, n_positive=12, n_positive_imbalanced=3,
+                                    n_generated=10, epochs=(2, 2, 1), seeds=(0, 1), batch_size=8, device="cpu",
+                                    show_progress=False)
+    assert list(df.index) == ["small dataset", "small imbalanced dataset", "augmented dataset"]
+    assert df["generated samples"].tolist() == [0, 0, 10]
+    assert df["negative samples"].tolist() == [12, 12, 17]
+    assert df["positive samples"].tolist() == [12, 3, 8]
+    assert df["training epochs"].tolist() == [2, 2, 1]
+    assert df["seeds"].tolist() == [2, 2, 2]
+    runs = df.attrs["runs"]
+    assert len(runs) == 6
+    for setting, row in df.iterrows():
+        acc = runs[runs["setting"] == setting]["test accuracy"]
+        assert row["test accuracy"] == pytest.approx(acc.mean())
+        assert 0 <= row["ci low"] <= row["test accuracy"] <= row["ci high"] <= 1
+
+
+def test_augmentation_needs_conditional_generator():
+    from histogan_lite.models import Generator
+
+    x, y = blob_task(10, seed=0, size=64)
+    with pytest.raises(ValueError, match="needs a conditional generator.*unconditional DCGAN"):
+        ev.augmentation_experiment(x, y, x, y, Generator(image_size=64, n_classes=0), show_progress=False)
+    with pytest.raises(TypeError, match="Generator"):
+        ev.augmentation_experiment(x, y, x, y, ev.build_classifier(), show_progress=False)
+    g128 = Generator(image_size=128, n_classes=2)
+    with pytest.raises(ValueError, match="makes 128x128 images but the real patches are 64x64"):
+        ev.augmentation_experiment(x, y, x, y, g128, show_progress=False)
+
+
+def test_generate_images_labels(generator64):
+    from histogan_lite.models import Generator
+
+    a = ev.generate_images(generator64, 5, 1, seed=3)
+    assert a.shape == (5, 64, 64, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, ev.generate_images(generator64, 5, 1, seed=3, batch_size=2))
+    with pytest.raises(ValueError, match="conditional"):
+        ev.generate_images(generator64, 2)
+    with pytest.raises(ValueError, match="unconditional"):
+        ev.generate_images(Generator(image_size=64, n_classes=0), 2, 1)
+
+
+def test_confidence_intervals():
+    mean, lo, hi = ev.mean_confidence_interval([0.5, 0.6, 0.7])
+    # t_{0.975, 2} = 4.302653; s = 0.1; half width = 4.302653 * 0.1 / sqrt(3)
+    assert mean == pytest.approx(0.6)
+    assert hi - mean == pytest.approx(4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
+    assert mean - lo == pytest.approx(hi - mean)
+    assert np.isnan(ev.mean_confidence_interval([0.7])[1])
+    lo, hi = ev.accuracy_interval(0.524, 1000)
+    assert lo == pytest.approx(0.4930, abs=5e-4) and hi == pytest.approx(0.5548, abs=5e-4)
+
+
+# ---------------------------------------------------------------------------------------------- Grad-CAM
+def test_grad_cam_shape_range_and_moves_with_the_tumour(blob_model):
+    pos = blob_patches(4, True, 11)
+    neg = blob_patches(4, False, 12)
+    left = neg.copy()
+    left[:, :, :16] = pos[:, :, :16]  # positive (large nuclei) on the left half, negative on the right
+    right = left[:, :, ::-1].copy()
+    maps = ev.grad_cam(blob_model, left)
+    assert maps.shape == (4, 32, 32) and maps.dtype == np.float32
+    assert np.isfinite(maps).all() and maps.min() == 0.0 and maps.max() == 1.0
+    assert np.allclose(maps.reshape(4, -1).max(1), 1.0)
+    flipped = ev.grad_cam(blob_model, right)
+    for m_left, m_right in zip(maps, flipped):
+        assert m_left[:, :16].mean() > m_left[:, 16:].mean()
+        assert m_right[:, 16:].mean() > m_right[:, :16].mean()
+    # the tumour half "wins" the pointing game in most images
+    mask = np.zeros((4, 32, 32), bool)
+    mask[:, :, :16] = True
+    assert np.nanmean(ev.pointing_game(maps, mask)) >= 0.75
+    assert np.nanmean(ev.heatmap_auc(maps, mask)) > 0.6
+
+
+def test_grad_cam_bad_input(blob_model):
+    with pytest.raises(ValueError, match="target must be a class"):
+        ev.grad_cam(blob_model, blob_patches(1, True, 0), target=2)
+    with pytest.raises(TypeError, match="classifier"):
+        ev.grad_cam(torch.nn.Linear(3, 2), blob_patches(1, True, 0))
+
+
+def test_pointing_game_and_auc_exact():
+    maps = np.zeros((4, 4, 4))
+    masks = np.zeros((4, 4, 4), bool)
+    maps[0, 1, 1] = 1.0
+    masks[0, 1, 1] = True  # hit
+    maps[1, 3, 3] = 1.0
+    masks[1, 0, 0] = True  # miss; within 4.25 px (distance sqrt(18) = 4.243)
+    masks[2, 2, 2] = True  # constant map: points nowhere -> miss
+    # image 3: empty mask -> NaN
+    np.testing.assert_array_equal(ev.pointing_game(maps, masks), [1.0, 0.0, 0.0, np.nan])
+    np.testing.assert_array_equal(ev.pointing_game(maps, masks, tolerance=4.25), [1.0, 1.0, 0.0, np.nan])
+    auc = ev.heatmap_auc(maps, masks)
+    np.testing.assert_allclose(auc[:3], [1.0, 0.5 - 0.5 / 15, 0.5])  # map 1: mask pixel ties 14, loses to 1
+    assert np.isnan(auc[3])
+    with pytest.raises(ValueError, match="equal shape"):
+        ev.pointing_game(maps, masks[:, :3])
+
+
+def test_overlay_heatmap_figure():
+    imgs = blob_patches(2, True, 0)
+    fig = ev.overlay_heatmap(imgs, np.linspace(0, 1, 2 * 32 * 32).reshape(2, 32, 32), row_titles=["real", "generated"],
+                             title="Grad-CAM")
+    assert len(fig.axes) == 9  # 2 rows x 4 panels + the colour bar
+    assert [a.get_title() for a in fig.axes[:4]] == ["Grad-CAM", "image", "overlay (jet)", "overlay (viridis)"]
+    assert fig.axes[4].get_ylabel() == "generated"
+    assert fig.axes[8].get_ylabel() == "Grad-CAM (0-1)"
+    assert [len(a.images) for a in fig.axes[:4]] == [1, 1, 2, 2]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ev.overlay_heatmap(imgs, np.full((2, 32, 32), 2.0))
+
+
+# ---------------------------------------------------------------------------------------------- KID / FID
+def test_fid_and_kid_from_features_exact():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(300, 6))
+    shift = np.arange(6.0)
+    # same covariance, mean shifted by c: FID = |c|^2 exactly
+    assert ev.fid_from_features(f, f + shift) == pytest.approx(float(shift @ shift), rel=1e-9)
+    assert ev.fid_from_features(f, f) == pytest.approx(0.0, abs=1e-9)
+    same, _ = ev.kid_from_features(f[:150], f[150:], subset_size=100)
+    far, _ = ev.kid_from_features(f, f + 2.0, subset_size=100)
+    assert abs(same) < 0.1 * far
+    with pytest.raises(ValueError, match="same D"):
+        ev.fid_from_features(f, f[:, :3])
+
+
+def test_kid_fid_on_images_and_mismatched_sizes(blob_model):
+    x, _ = blob_task(20, seed=0)
+    assert ev.fid(blob_model, x, x) == pytest.approx(0.0, abs=1e-6)
+    neg, pos = x[:20], x[20:]
+    assert ev.kid(blob_model, neg, pos, subset_size=20)[0] > ev.kid(blob_model, neg[:10], neg[10:], subset_size=10)[0]
+    with pytest.raises(ValueError, match="same patch size"):
+        ev.kid(blob_model, x, blob_task(2, seed=0, size=64)[0])
+    with pytest.raises(ValueError, match="'inception'"):
+        ev.kid("resnet", x, x)

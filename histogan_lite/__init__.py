@@ -19,6 +19,9 @@ from .utils import (
     tensor_to_images,
 )
 
+# In a notebook, figures get alt text (plotting.register_alt_text_formatter) as soon as the package loads.
+from . import plotting  # noqa: E402,F401
+
 __version__ = "0.1.0"
 
 __all__ = [

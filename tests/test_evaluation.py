@@ -380,3 +380,21 @@ def test_kid_fid_on_images_and_mismatched_sizes(blob_model):
         ev.kid(blob_model, x, blob_task(2, seed=0, size=64)[0])
     with pytest.raises(ValueError, match="'inception'"):
         ev.kid("resnet", x, x)
+
+
+def test_nucleus_mask_on_demo_positives_and_exact_disc():
+    from histogan_lite.synthetic import make_patches
+
+    x, truth, masks = make_patches(20, 64, label=1, seed=3, return_mask=True)
+    est = ev.nucleus_mask(x)
+    assert est.shape == masks.shape and est.dtype == bool
+    dice = 2 * (est & masks).sum((1, 2)) / (est.sum((1, 2)) + masks.sum((1, 2)))
+    assert dice.mean() > 0.7
+    # one haematoxylin-blue disc of area 69 px on white is kept; with min_area 70 it is dropped
+    img = np.full((1, 64, 64, 3), 255, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 20) ** 2 + (xx - 30) ** 2 <= 22
+    img[0][disc] = (60, 40, 140)
+    assert disc.sum() == 69
+    np.testing.assert_array_equal(ev.nucleus_mask(img)[0], disc)
+    assert not ev.nucleus_mask(img, min_area=70).any()

@@ -892,7 +892,16 @@ def train(
         fixed_y = torch.arange(config.n_sample, device=dev) * config.n_classes // config.n_sample
     samples = []
 
+    def sync_buffers() -> None:
+        # DDP averages gradients, so parameters agree on every rank; batch-norm running statistics are
+        # updated by each rank's own last forward pass, so rank 0's are broadcast before they are saved
+        if world > 1:
+            for model in (G, D):
+                for buf in model.buffers():
+                    dist.broadcast(buf, src=0)
+
     def save_checkpoint(step_done: int, wall: float) -> Path | None:
+        sync_buffers()
         if out is None or rank != 0:
             return None
         meta = {"wall_seconds": round(wall, 1), "device": str(dev), "world_size": world,
@@ -956,6 +965,7 @@ def train(
             break
     bar.close()
     final = last_ckpt
+    sync_buffers()
     if world > 1:
         dist.barrier()
     G.eval()

@@ -1,0 +1,262 @@
+"""The training loop, its tricks, checkpoints and the CLI (paper 3.1.1)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from histogan_lite import training
+from histogan_lite.models import Discriminator, Generator
+from histogan_lite.train import main as cli_main
+from histogan_lite.training import (
+    Checkpoint,
+    TrainConfig,
+    TrainingDiverged,
+    build_models,
+    load_data,
+    load_generator_checkpoint,
+    make_optimizers,
+    noise_std_at,
+    preset,
+    save_generator,
+    step_generator,
+    train,
+    train_step,
+)
+
+torch.set_num_threads(1)
+
+
+def tiny(**kw):
+    base = dict(model="dcgan", image_size=64, width=16, batch_size=8, steps=3, sample_every=0, checkpoint_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 64, 64, 3), dtype=np.uint8)
+    labels = np.arange(24) % 2
+    return images, labels
+
+
+def test_paper_defaults_and_presets():
+    c = TrainConfig()
+    assert (c.lr, c.beta1, c.beta2, c.batch_size, c.g_steps, c.real_label) == (2e-4, 0.5, 0.999, 64, 2, 0.9)
+    assert (c.image_size, c.width, c.latent_dim) == (256, None, 100)
+    p = preset("paper")
+    G, D = build_models(p)
+    assert G.width == 512 and G.image_size == 256 and G.project.out_features == 512 * 16 * 16
+    cpu = preset("cpu", model="cdcgan")
+    assert (cpu.image_size, cpu.width, cpu.n_classes) == (64, 128, 2)
+    with pytest.raises(ValueError, match="unknown preset 'laptop'"):
+        preset("laptop")
+    with pytest.raises(ValueError, match="real_label must lie in"):
+        TrainConfig(real_label=1.5)
+
+
+def test_noise_schedule_is_linear_to_zero():
+    c = tiny(steps=100, instance_noise=0.2)
+    assert [round(noise_std_at(c, s), 6) for s in (0, 25, 50, 100, 150)] == [0.2, 0.15, 0.1, 0.0, 0.0]
+    c2 = tiny(steps=100, instance_noise=0.2, noise_anneal_steps=10)
+    assert noise_std_at(c2, 5) == pytest.approx(0.1)
+
+
+def _constant_d(D, bias):
+    with torch.no_grad():
+        for p in D.parameters():
+            p.zero_()
+        D.logit.bias.fill_(bias)
+
+
+@pytest.mark.parametrize("real_label, expected_d", [(0.9, 1.7265), (1.0, 1.6265)])
+def test_losses_eq1_eq4_with_label_smoothing(real_label, expected_d):
+    # D outputs the logit 1 for every input, so the losses are known exactly:
+    # eq. (1): softplus(1) - t + softplus(1);  eq. (4) after D's first Adam step (bias 1 - 2e-4): softplus(-b)
+    c = tiny(real_label=real_label, instance_noise=0.0)
+    G, D = build_models(c)
+    _constant_d(D, 1.0)
+    opt_g, opt_d = make_optimizers(G, D, c)
+    real = torch.zeros(8, 3, 64, 64)
+    m = train_step(G, D, opt_g, opt_d, real, None, c, 0, step_generator(0, 0))
+    sp1 = math.log1p(math.exp(1.0))
+    assert m["loss_d"] == pytest.approx(sp1 - real_label + sp1, abs=1e-4) and m["loss_d"] == pytest.approx(expected_d, abs=1e-4)
+    assert m["d_real"] == pytest.approx(1 / (1 + math.exp(-1)), abs=1e-6)
+    b = 1.0 - 2e-4
+    assert m["loss_g"] == pytest.approx(math.log1p(math.exp(-b)), abs=1e-5)
+    assert float(D.logit.bias.detach()) == pytest.approx(b, abs=1e-7)
+
+
+@pytest.mark.parametrize("g_steps", [1, 2, 3])
+def test_generator_updates_per_discriminator_update(g_steps):
+    c = tiny(g_steps=g_steps)
+    G, D = build_models(c)
+    opt_g, opt_d = make_optimizers(G, D, c)
+    train_step(G, D, opt_g, opt_d, torch.zeros(8, 3, 64, 64), None, c, 0, step_generator(0, 0))
+    assert int(opt_d.state[D.logit.bias]["step"]) == 1
+    assert int(opt_g.state[G.project.weight]["step"]) == g_steps
+
+
+def test_instance_noise_reaches_discriminator():
+    c = tiny(instance_noise=0.5)
+    G, D = build_models(c)
+    seen = []
+    D.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    opt_g, opt_d = make_optimizers(G, D, c)
+    train_step(G, D, opt_g, opt_d, torch.zeros(8, 3, 64, 64), None, c, 0, step_generator(0, 0))
+    assert len(seen) == 2 + c.g_steps  # real, generated for D; generated for each G update
+    assert float(seen[0].std()) == pytest.approx(0.5, rel=0.02)  # zero images + N(0, 0.5^2)
+    c0 = tiny(instance_noise=0.0)
+    seen.clear()
+    train_step(G, D, opt_g, opt_d, torch.zeros(8, 3, 64, 64), None, c0, 0, step_generator(0, 0))
+    assert float(seen[0].abs().max()) == 0.0
+
+
+def test_same_seed_same_losses_and_weights(data):
+    a = train(tiny(seed=3), data, device="cpu", show_progress=False)
+    b = train(tiny(seed=3), data, device="cpu", show_progress=False)
+    cols = ["loss_d", "loss_g", "d_real", "d_fake"]
+    assert a.history[cols].values.tolist() == b.history[cols].values.tolist()
+    assert all(torch.equal(x, y) for x, y in zip(a.G.state_dict().values(), b.G.state_dict().values()))
+    other = train(tiny(seed=4), data, device="cpu", show_progress=False)
+    assert a.history["loss_d"].tolist() != other.history["loss_d"].tolist()
+    assert a.G.training is False
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    full = train(tiny(steps=4, model="cdcgan"), data, out=tmp_path / "full", device="cpu", show_progress=False)
+    half = tiny(steps=2, model="cdcgan", noise_anneal_steps=4)
+    train(half, data, out=tmp_path / "split", device="cpu", show_progress=False)
+    with pytest.raises(FileExistsError, match="already holds a checkpoint"):
+        train(half, data, out=tmp_path / "split", device="cpu", show_progress=False)
+    resumed = train(tiny(steps=4, model="cdcgan"), data, out=tmp_path / "split", resume=True, device="cpu",
+                    show_progress=False)
+    cols = ["step", "loss_d", "loss_g", "d_real", "d_fake"]
+    assert resumed.history[cols].values.tolist() == full.history[cols].values.tolist()
+    for x, y in zip(full.G.state_dict().values(), resumed.G.state_dict().values()):
+        assert torch.equal(x, y)
+    meta = json.loads((tmp_path / "split" / "checkpoint.json").read_text())
+    assert meta["step"] == 4 and meta["config"]["noise_anneal_steps"] == 4
+
+
+def test_samples_from_fixed_z(data, tmp_path):
+    r = train(tiny(steps=4, sample_every=2, n_sample=4, model="cdcgan"), data, out=tmp_path, device="cpu",
+              show_progress=False)
+    assert [s for s, _ in r.samples] == [2, 4]
+    assert r.samples[0][1].shape == (4, 3, 64, 64)
+    png = Image.open(tmp_path / "samples" / "step_000004.png")
+    assert png.size == (2 * 66 + 2, 2 * 66 + 2)
+
+
+def test_divergence_nan_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
+    real_step = training.train_step
+
+    def poisoned(*args, **kw):
+        m = real_step(*args, **kw)
+        if args[7] == 3:  # step index
+            m["loss_g"] = float("nan")
+        return m
+
+    monkeypatch.setattr(training, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 3: .*NaN/Inf.*checkpoint\.safetensors"):
+        train(tiny(steps=6, checkpoint_every=2), data, out=tmp_path, device="cpu", show_progress=False)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == 2
+
+
+def test_divergence_saturated_discriminator(data, monkeypatch):
+    real_step = training.train_step
+    monkeypatch.setattr(training, "train_step", lambda *a, **k: {**real_step(*a, **k), "d_fake": 1e-5})
+    with pytest.raises(TrainingDiverged, match="D has been saturated for 3 steps"):
+        train(tiny(steps=6, divergence_patience=3), data, device="cpu", show_progress=False)
+
+
+def test_checkpoint_roundtrip_and_bad_checkpoints(data, tmp_path):
+    r = train(tiny(steps=1, model="cdcgan"), data, out=tmp_path, device="cpu", show_progress=False)
+    path = tmp_path / "checkpoint.safetensors"
+    G = load_generator_checkpoint(path, image_size=64, n_classes=2)
+    assert not G.training
+    for (k, x), y in zip(r.G.state_dict().items(), G.state_dict().values()):
+        assert torch.equal(x, y), k
+    with pytest.raises(ValueError, match=r"holds a cdcgan generator at 64 px.*expected n_classes 0"):
+        load_generator_checkpoint(path, n_classes=0)
+    with pytest.raises(ValueError, match=r"expected image_size 128"):
+        load_generator_checkpoint(path, image_size=128)
+    ck = Checkpoint.load(path)
+    with pytest.raises(ValueError, match=r"holds a cdcgan generator at 64 px, width 16.*expected a dcgan generator at 64 px, width 16"):
+        ck.restore(Generator(64, 0, width=16), Discriminator(64, 0, width=16), source=path)
+    # truncated weights file
+    data_bytes = path.read_bytes()
+    path.write_bytes(data_bytes[: len(data_bytes) // 2])
+    with pytest.raises(ValueError, match=r"checkpoint\.safetensors do not match the SHA-256"):
+        load_generator_checkpoint(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta.pop("sha256")
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"could not read checkpoint weights .*checkpoint\.safetensors: corrupt or truncated"):
+        load_generator_checkpoint(path)
+    path.with_suffix(".json").write_text('{"format": "histogan-lite-checkpoint", "vers')
+    with pytest.raises(ValueError, match=r"checkpoint\.json is not valid JSON"):
+        load_generator_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="nothing.json not found"):
+        load_generator_checkpoint(tmp_path / "nothing.safetensors")
+
+
+def test_generator_export_fp16(tmp_path):
+    torch.manual_seed(0)
+    G = Generator(64, 2, width=16).eval()
+    p = save_generator(G, tmp_path / "g.safetensors", steps=7)
+    meta = json.loads((tmp_path / "g.json").read_text())
+    assert meta["kind"] == "generator" and meta["dtype"] == "float16" and meta["steps"] == 7
+    H = load_generator_checkpoint(p)
+    for x, y in zip(G.state_dict().values(), H.state_dict().values()):
+        assert torch.equal(x.half().float() if x.is_floating_point() else x, y)
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        Checkpoint.load(p)
+
+
+def test_bad_training_data(data, tmp_path):
+    images, labels = data
+    with pytest.raises(ValueError, match=r"images from mine are 64x64 pixels but the model expects 128x128"):
+        train(tiny(image_size=128), (images, labels), device="cpu", source="mine")
+    with pytest.raises(ValueError, match=r"has none of class 1 \(positive\)"):
+        train(tiny(model="cdcgan"), (images, np.zeros(24, dtype=np.int64)), device="cpu", source="mine")
+    with pytest.raises(ValueError, match="needs class labels"):
+        train(tiny(model="cdcgan"), (images, None), device="cpu")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"no images .* in .*empty"):
+        load_data(empty)
+    folder = tmp_path / "classes"
+    (folder / "negative").mkdir(parents=True)
+    (folder / "positive").mkdir()
+    for i in range(2):
+        Image.fromarray(images[i]).save(folder / "negative" / f"n{i}.png")
+        Image.fromarray(images[2 + i]).save(folder / "positive" / f"p{i}.png")
+    x, y = load_data(folder, 64)
+    assert x.shape == (4, 64, 64, 3) and y.tolist() == [0, 0, 1, 1]
+    assert np.array_equal(x[0], images[0])
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "positive" / "small.png")
+    with pytest.raises(ValueError, match=r"image .*small\.png is 32x32 pixels; expected 64x64"):
+        load_data(folder, 64)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_data(tmp_path / "missing")
+
+
+def test_cli_trains_and_reports_errors(data, tmp_path, capsys):
+    images, _ = data
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(8):
+        Image.fromarray(images[i]).save(folder / f"{i}.png")
+    args = ["--data", str(folder), "--preset", "tiny", "--width", "16", "--batch-size", "4", "--steps", "2",
+            "--out", str(tmp_path / "run"), "--quiet", "--device", "cpu"]
+    assert cli_main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["checkpoint"].endswith("checkpoint.safetensors")
+    args[args.index("--out") + 1] = str(tmp_path / "run2")
+    assert cli_main(args + ["--model", "cdcgan"]) == 1
+    assert "the cDCGAN needs class labels" in capsys.readouterr().err

@@ -54,6 +54,9 @@ Attribute distributions (one independent draw per patch)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -62,8 +65,21 @@ __all__ = [
     "PATCH_FIELD_UM",
     "REFERENCE_STAINS",
     "CENTRE_STAINS",
+    "SLIDE_MPP",
+    "SLIDE_DOWNSAMPLES",
+    "MASK_DOWNSAMPLE",
+    "DemoSlides",
     "make_patches",
     "stain_od",
+    "demo_slide_layout",
+    "asap_xml",
+    "label_mask",
+    "make_demo_slide",
+    "make_demo_slides",
+    "demo_data_dir",
+    "demo_slides",
+    "write_patch_set",
+    "plot_class_cues",
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
@@ -99,7 +115,7 @@ CENTRE_STAINS = [
 
 # ---------------------------------------------------------------------------------------------
 # Cell-layer parameters, in micrometres.
-_LYMPH = dict(g=7.0, jitter=0.3, r0=(2.9, 3.5), e=(1.0, 1.15), a2=0.06, a3=0.04, h=(1.9, 2.4))
+_LYMPH = dict(g=7.0, jitter=0.3, r0=(2.9, 3.5), e=(1.0, 1.15), a2=0.06, a3=0.0, h=(1.9, 2.4))
 _SPINDLE = dict(r0=(1.9, 2.2), e=(2.0, 2.3))
 _TUMOUR = dict(g=13.0, jitter=0.18, r0=(4.5, 6.5), e=(1.0, 1.3), a2=0.15, a3=0.11, h=(0.5, 0.75))
 _CLUSTER_LATTICE_UM = 30.0  # lattice of the value noise that shapes tumour-cell clusters
@@ -107,6 +123,7 @@ _CLUSTER_THRESHOLD = 0.36  # cluster where the noise exceeds this (about 70 % of
 _LUMEN_P = 0.3
 _LUMEN_R = (0.12, 0.22)
 _LUMEN_C = (0.3, 0.7)
+_LUMEN_RING_UM = 12.0  # width of the ring of tumour cells lining a gland lumen
 _BRIGHTNESS = (-12.0, 12.0)
 _CONTRAST = (0.85, 1.15)
 
@@ -180,6 +197,18 @@ def _value_noise(key: np.ndarray, xs: np.ndarray, ys: np.ndarray, lattice: float
     return top * (1 - ty) + bot * ty
 
 
+def _value_noise_points(key: np.ndarray, x: np.ndarray, y: np.ndarray, lattice: float, k: int) -> np.ndarray:
+    """The same value noise as :func:`_value_noise`, at arbitrary points ``x``, ``y`` (N, ...) in um."""
+    kk = key.reshape((-1,) + (1,) * (x.ndim - 1))
+    fx, fy = x / lattice, y / lattice
+    ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+    tx, ty = (fx - ix).astype(np.float32), (fy - iy).astype(np.float32)
+    tx, ty = tx * tx * (3 - 2 * tx), ty * ty * (3 - 2 * ty)
+    top = _hash_u01(kk, iy, ix, k) * (1 - tx) + _hash_u01(kk, iy, ix + 1, k) * tx
+    bot = _hash_u01(kk, iy + 1, ix, k) * (1 - tx) + _hash_u01(kk, iy + 1, ix + 1, k) * tx
+    return top * (1 - ty) + bot * ty
+
+
 class _Cells:
     """Nuclei of one cell layer on a jittered grid: per-cell parameters, arrays (N, Gy, Gx)."""
 
@@ -225,32 +254,50 @@ class _Cells:
         return np.pi * self.r0**2 * (1 + (self.a2**2 + self.a3c**2 + self.a3s**2) / 2)
 
     def render(self, present, xs, ys, want_uv=False, want_border=False):
-        """Per pixel: normalised radius rho of the nearest present nucleus (rho < 1 inside) and its params."""
-        n = np.arange(present.shape[0])[:, None, None]
-        ia = np.where(present, 1.0 / (self.r0 * self.e), 1e3).astype(np.float32)
-        ib = np.where(present, self.e / self.r0, 1e3).astype(np.float32)
-        cos, sin = np.cos(self.ang).astype(np.float32), np.sin(self.ang).astype(np.float32)
-        X = xs[:, None, :].astype(np.float32)
-        Y = ys[:, :, None].astype(np.float32)
+        """Per pixel: normalised radius rho of the nearest present nucleus (rho < 1 inside) and its params.
+
+        ``rho = q / f(theta)``: ``q`` the distance to the nucleus centre in the frame where the ellipse is
+        the unit circle, ``f`` the harmonic outline, so ``rho < 1`` exactly inside the outline.
+        """
+        nb, gh, gw = present.shape
+        f32 = np.float32
+        flat = lambda a: np.ascontiguousarray(a, dtype=f32).ravel()  # noqa: E731
+        ia = flat(np.where(present, 1.0 / (self.r0 * self.e), 1e3))
+        ib = flat(np.where(present, self.e / self.r0, 1e3))
+        cx, cy = flat(self.cx), flat(self.cy)
+        cos, sin = flat(np.cos(self.ang)), flat(np.sin(self.ang))
+        a2, h = flat(self.a2), flat(self.h)
+        harm3 = bool(np.any(self.a3c)) or bool(np.any(self.a3s))
+        if harm3:
+            a3c, a3s = flat(self.a3c), flat(self.a3s)
+        if want_uv:
+            nu, nv = flat(self.nu), flat(self.nv)
+        if want_border:
+            absent = flat(np.where(present, 0.0, 1e3))
+        X = xs[:, None, :].astype(f32)
+        Y = ys[:, :, None].astype(f32)
+        base = (np.arange(nb) * (gh * gw))[:, None, None]
         best = None
         for oy in (0, 1):
-            ly = (self.ly + oy)[:, :, None]
+            row = base + ((self.ly + oy) * gw)[:, :, None]
             for ox in (0, 1):
-                lx = (self.lx + ox)[:, None, :]
-                idx = (n, ly, lx)
-                dx = X - self.cx[idx].astype(np.float32)
-                dy = Y - self.cy[idx].astype(np.float32)
-                c, s = cos[idx], sin[idx]
-                u = (dx * c + dy * s) * ia[idx]
-                v = (dy * c - dx * s) * ib[idx]
-                q = np.sqrt(u * u + v * v) + np.float32(1e-6)
-                cu, sv = u / q, v / q
-                f = 1 + self.a2[idx] * (cu * cu - sv * sv)
-                f += self.a3c[idx] * cu * (4 * cu * cu - 3) + self.a3s[idx] * sv * (3 - 4 * sv * sv)
+                idx = (row + (self.lx + ox)[:, None, :]).astype(np.intp)
+                take = lambda a: np.take(a, idx)  # noqa: E731
+                dx = X - take(cx)
+                dy = Y - take(cy)
+                c, s = take(cos), take(sin)
+                u = (dx * c + dy * s) * take(ia)
+                v = (dy * c - dx * s) * take(ib)
+                q2 = u * u + v * v + f32(1e-12)
+                q = np.sqrt(q2)
+                f = 1 + take(a2) * ((u * u - v * v) / q2)  # cos 2theta
+                if harm3:
+                    cu, sv = u / q, v / q
+                    f += take(a3c) * cu * (4 * cu * cu - 3) + take(a3s) * sv * (3 - 4 * sv * sv)
                 rho = q / f
-                vals = {"h": self.h[idx]}
+                vals = {"h": take(h)}
                 if want_uv:
-                    vals["u"], vals["v"] = u - self.nu[idx], v - self.nv[idx]
+                    vals["u"], vals["v"] = u - take(nu), v - take(nv)
                 if best is None:
                     best = {"rho": rho, **vals}
                 else:
@@ -259,8 +306,7 @@ class _Cells:
                     for name, val in vals.items():
                         best[name] = np.where(closer, val, best[name])
                 if want_border:
-                    d = np.sqrt(dx * dx + dy * dy)
-                    d = np.where(present[idx], d, np.float32(1e3))
+                    d = np.sqrt(dx * dx + dy * dy) + take(absent)
                     if "d1" not in best:
                         best["d1"], best["d2"] = d, np.full_like(d, 1e3)
                     else:
@@ -282,6 +328,16 @@ class _Cells:
         return (self.cx >= x0) & (self.cx < x0 + field_um) & (self.cy >= y0) & (self.cy < y0 + field_um)
 
 
+def _cluster_at(key: np.ndarray, x: np.ndarray, y: np.ndarray, lumen: np.ndarray) -> np.ndarray:
+    """Cluster field at points (N, ...) in um: value noise, forced to 1 on the ring lining a lumen."""
+    field = _value_noise_points(key, x, y, _CLUSTER_LATTICE_UM, 101)
+    sh = (-1,) + (1,) * (x.ndim - 1)
+    dl = np.sqrt((x - lumen[:, 1].reshape(sh)) ** 2 + (y - lumen[:, 2].reshape(sh)) ** 2)
+    r = lumen[:, 3].reshape(sh)
+    ring = (lumen[:, 0].reshape(sh) > 0.5) & (dl >= r) & (dl < r + _LUMEN_RING_UM)
+    return np.where(ring, np.float32(1.0), field)
+
+
 def _smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - a) / (b - a), 0, 1)
     return t * t * (3 - 2 * t)
@@ -298,13 +354,16 @@ def _render(
     stains: dict,
     noise: np.ndarray,
     tissue: np.ndarray | None = None,
+    site=None,
 ):
     """Render N fields of ``size`` px whose top-left corners are at (x0, y0) um in a global plane.
 
     ``tumour`` (N, H, W) or (N, 1, 1) in [0, 1]: where tumour tissue is; ``lumen`` (N, 4): has, centre
     x, centre y, radius, all in um of the global plane; ``noise`` (N, 2, H, W) standard normal;
     ``tissue`` (N, H, W) in [0, 1] or None (all tissue). Returns (uint8 images, tumour-nucleus mask,
-    stats dict of per-field nucleus counts and areas in um^2).
+    stats dict of per-field nucleus counts and areas in um^2). ``site(cx, cy)`` maps cell centres
+    (N, Gy, Gx) in um to (tumour, tissue) values at those points, so that cells are chosen the same way
+    in neighbouring tiles (seamless); default: the per-field value of ``tumour`` and all tissue.
     """
     nb = len(key)
     pix = (np.arange(size, dtype=np.float64) + 0.5) / px_per_um
@@ -313,21 +372,27 @@ def _render(
     tumour = np.broadcast_to(np.asarray(tumour, dtype=np.float32), (nb, size, size)) if np.ndim(tumour) == 3 else tumour
     tumour = np.broadcast_to(tumour, (nb, size, size))
     any_tumour = bool(np.any(tumour > 0))
+    if site is None:
+        t_field = tumour[:, :1, :1].astype(np.float32)
+        site = lambda cx, cy: (np.broadcast_to(t_field, cx.shape), np.ones(cx.shape, np.float32))  # noqa: E731
 
     # lumen geometry (distance of each pixel to the lumen centre, in um)
     has_l = lumen[:, 0] > 0.5
-    dlx = xs - lumen[:, 1:2]
-    dly = ys - lumen[:, 2:3]
-    dl = np.sqrt(dlx[:, None, :] ** 2 + dly[:, :, None] ** 2).astype(np.float32)
-    dl = np.where(has_l[:, None, None], dl, np.float32(1e4))
+    any_lumen = bool(has_l.any())
     lum_r = np.where(has_l, lumen[:, 3], 0.0).astype(np.float32)[:, None, None]
-    in_lumen = dl < lum_r
+    if any_lumen:
+        dlx = (xs - lumen[:, 1:2]).astype(np.float32)
+        dly = (ys - lumen[:, 2:3]).astype(np.float32)
+        dl = np.sqrt(dlx[:, None, :] ** 2 + dly[:, :, None] ** 2)
+        dl = np.where(has_l[:, None, None], dl, np.float32(1e4))
+        in_lumen = dl < lum_r
 
     # tumour-cell clusters: thresholded value noise; a ring of cells lines a lumen in tumour
     if any_tumour:
         cluster = _value_noise(key, xs, ys, _CLUSTER_LATTICE_UM, 101)
-        ring = (dl >= lum_r) & (dl < lum_r + 0.9 * _TUMOUR["g"])
-        cluster = np.where(ring & (tumour > 0.5), np.float32(1.0), cluster)
+        if any_lumen:
+            ring = (dl >= lum_r) & (dl < lum_r + _LUMEN_RING_UM)
+            cluster = np.where(ring, np.float32(1.0), cluster)
     else:
         cluster = np.zeros((nb, size, size), np.float32)
     in_cluster = (cluster > _CLUSTER_THRESHOLD) & (tumour > 0.5)
@@ -337,16 +402,14 @@ def _render(
 
     # --- lymphocyte / stromal-cell layer (everywhere) -----------------------------------------
     lym = _Cells(key, 0, _LYMPH, xs, ys, spindle_angle=fibre_angle)
-    t_c = lym.sample(tumour, x0, y0, px_per_um)
-    cl_c = lym.sample(in_cluster.astype(np.float32), x0, y0, px_per_um)
+    t_c, tis_c = site(lym.cx, lym.cy)
+    cl_c = (t_c > 0.5) & (_cluster_at(key, lym.cx, lym.cy, lumen) > _CLUSTER_THRESHOLD)
     dl_c = np.sqrt((lym.cx - lumen[:, 1, None, None]) ** 2 + (lym.cy - lumen[:, 2, None, None]) ** 2)
     out_of_lumen = ~has_l[:, None, None] | (dl_c > lumen[:, 3, None, None] + 2.0)
     p_lym = (1 - t_c) * 0.93 + t_c * (1 - cl_c) * 0.2
-    lym_present = (lym.u_presence < p_lym) & out_of_lumen
+    lym_present = (lym.u_presence < p_lym) & out_of_lumen & (tis_c > 0.5)
     spindle = lym.spindle_u < (1 - t_c) * 0.04 + t_c * 0.45
     lym.make_spindles(spindle)
-    if tissue is not None:
-        lym_present &= lym.sample(tissue, x0, y0, px_per_um) > 0.5
     lr = lym.render(lym_present, xs, ys)
     counted = lym_present & lym.inside(x0, y0, size / px_per_um)
     stats["lymph_count"] = counted.sum(axis=(1, 2))
@@ -375,13 +438,12 @@ def _render(
     stats["tumour_area_sum"] = np.zeros(nb)
     if any_tumour:
         tum = _Cells(key, 1, _TUMOUR, xs, ys)
-        t_c = tum.sample(tumour, x0, y0, px_per_um)
-        cl_c = tum.sample(cluster, x0, y0, px_per_um)
+        t_c, tis_c = site(tum.cx, tum.cy)
+        cl_c = _cluster_at(key, tum.cx, tum.cy, lumen)
         dl_c = np.sqrt((tum.cx - lumen[:, 1, None, None]) ** 2 + (tum.cy - lumen[:, 2, None, None]) ** 2)
         out_of_lumen = ~has_l[:, None, None] | (dl_c > lumen[:, 3, None, None] + 4.0)
         tum_present = (t_c > 0.5) & (cl_c > _CLUSTER_THRESHOLD + 0.03) & (tum.u_presence < 0.97) & out_of_lumen
-        if tissue is not None:
-            tum_present &= tum.sample(tissue, x0, y0, px_per_um) > 0.5
+        tum_present &= tis_c > 0.5
         tr = tum.render(tum_present, xs, ys, want_uv=True, want_border=True)
         counted = tum_present & tum.inside(x0, y0, size / px_per_um)
         stats["tumour_count"] = counted.sum(axis=(1, 2))
@@ -410,11 +472,12 @@ def _render(
     tmask &= a_lym < 0.5
 
     # lumen: clear space; a thin pink wall (vessel) or apical edge (gland)
-    wall = (dl >= lum_r) & (dl < lum_r + 1.5)
-    ce = np.where(wall, np.maximum(ce, 0.55), ce)
-    ch = np.where(in_lumen, 0.01, ch)
-    ce = np.where(in_lumen, 0.02, ce)
-    tmask &= ~in_lumen
+    if any_lumen:
+        wall = (dl >= lum_r) & (dl < lum_r + 1.5)
+        ce = np.where(wall, np.maximum(ce, 0.55), ce)
+        ch = np.where(in_lumen, 0.01, ch)
+        ce = np.where(in_lumen, 0.02, ce)
+        tmask &= ~in_lumen
     if tissue is not None:
         ch, ce = ch * tissue, ce * tissue
         tmask &= tissue > 0.5
@@ -510,8 +573,9 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
         * images: ``uint8`` ``(n, size, size, 3)`` RGB in ``[0, 255]``.
         * truth: ``pandas.DataFrame``, one row per patch, columns ``index``, ``seed``, ``label``
           (0/1), ``lumen`` (bool), ``lumen_x``, ``lumen_y``, ``lumen_r`` (lumen centre and radius in
-          pixels of this size; NaN without a lumen), ``centre``, ``stain_h`` and ``stain_e`` (unit OD
-          vectors as 3-tuples R, G, B), ``stain_h_scale``, ``stain_e_scale``, ``brightness``,
+          pixels of this size; NaN without a lumen), ``centre``, ``stain_h_r``, ``stain_h_g``,
+          ``stain_h_b`` and ``stain_e_r``, ``stain_e_g``, ``stain_e_b`` (unit hematoxylin and eosin OD
+          vectors), ``stain_h_scale``, ``stain_e_scale`` (stain strengths), ``brightness``,
           ``contrast``, ``nucleus_count`` (nuclei whose centre lies in the patch), ``nucleus_area_mean``
           (their mean area in pixels of this size; 0 when none), ``tumour_nucleus_count``, ``size``,
           ``um_per_px``.
@@ -583,8 +647,8 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
             "lumen_y": [t["lumen_cy"] * size if t["lumen"] else np.nan for t in attrs],
             "lumen_r": [t["lumen_r"] * size if t["lumen"] else np.nan for t in attrs],
             "centre": np.array([t["centre"] for t in attrs], dtype=np.int64),
-            "stain_h": [tuple(float(v) for v in t["h"]) for t in attrs],
-            "stain_e": [tuple(float(v) for v in t["e"]) for t in attrs],
+            **{f"stain_h_{ch}": [float(t["h"][i]) for t in attrs] for i, ch in enumerate("rgb")},
+            **{f"stain_e_{ch}": [float(t["e"][i]) for t in attrs] for i, ch in enumerate("rgb")},
             "stain_h_scale": [float(t["h_scale"]) for t in attrs],
             "stain_e_scale": [float(t["e_scale"]) for t in attrs],
             "brightness": [float(t["brightness"]) for t in attrs],
@@ -600,3 +664,565 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
         masks &= labels[:, None, None].astype(bool)
         return images, truth, masks
     return images, truth
+
+
+# =============================================================================================
+# Demo whole-slide images
+# =============================================================================================
+#: Level-0 resolution of the demo slides (um per pixel), about a 40x scan as in CAMELYON16.
+SLIDE_MPP = 0.25
+#: Downsample of each pyramid level of a demo slide (level 0 first).
+SLIDE_DOWNSAMPLES = (1, 2, 4, 8, 16)
+#: Pyramid tile size in pixels.
+SLIDE_TILE = 256
+#: Downsample (from level 0) of the ground-truth label masks written beside a demo slide (level 4).
+MASK_DOWNSAMPLE = 16
+#: Values of the ground-truth label mask.
+MASK_GLASS, MASK_NORMAL, MASK_TUMOUR = 0, 1, 2
+#: Level-0 sizes (width, height) of the demo slides: the default, and the ``small`` variant for tests.
+SLIDE_SIZES = {
+    "tumor": {"default": (16384, 12288), "small": (4096, 3072)},
+    "normal": {"default": (8192, 6144), "small": (2048, 1536)},
+}
+_RENDER_DOWNSAMPLE = 2  # tissue is rendered at 0.5 um/px and interpolated to level 0 (optical blur)
+_BAND = 512  # level-0 rows rendered at a time
+
+
+def _blob(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float, n: int = 96, wobble: float = 0.12):
+    """An irregular closed outline: an ellipse whose radius is modulated by low angular harmonics.
+
+    Returns a float64 array (n, 2) of (x, y) vertices, counter-clockwise in image coordinates.
+    """
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = np.ones(n)
+    for k in range(2, 7):
+        r += wobble / k * rng.uniform(0.5, 1.0) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
+    rot = rng.uniform(-0.3, 0.3)
+    x, y = rx * r * np.cos(t), ry * r * np.sin(t)
+    return np.stack([cx + x * np.cos(rot) - y * np.sin(rot), cy + x * np.sin(rot) + y * np.cos(rot)], axis=1)
+
+
+def demo_slide_layout(kind: str = "tumor", seed: int = 0, size: str = "default") -> dict:
+    """Geometry of a demo slide: tissue islands and annotation polygons in level-0 pixels.
+
+    The same fractions of the slide are used at every ``size``; the outlines are irregular closed
+    polygons (see :func:`_blob`). A tumour slide has a large metastasis (group ``_0``) with a
+    non-tumour hole inside it (group ``_2``, as CAMELYON16 annotates exclusions), and a second
+    metastasis (group ``_1``) in the other tissue island. Everything stays inside the slide, and the
+    right and the corners of the slide stay white glass.
+
+    Args:
+        kind: ``"tumor"`` or ``"normal"``.
+        seed: integer seed of the outlines.
+        size: ``"default"`` or ``"small"`` (see ``SLIDE_SIZES``).
+
+    Returns:
+        dict with ``width``, ``height`` (level-0 pixels), ``tissue`` (list of (n, 2) float arrays, x y
+        in level-0 pixels) and ``annotations`` (list of ``(group, (n, 2) array)``; empty for normal).
+
+    Raises:
+        ValueError: for an unknown ``kind`` or ``size``.
+    """
+    if kind not in SLIDE_SIZES:
+        raise ValueError(f"kind must be one of {sorted(SLIDE_SIZES)}, got {kind!r}")
+    if size not in SLIDE_SIZES[kind]:
+        raise ValueError(f"size must be one of {sorted(SLIDE_SIZES[kind])}, got {size!r}")
+    w, h = SLIDE_SIZES[kind][size]
+    rng = np.random.default_rng([int(seed), 0x51DE, 1 if kind == "tumor" else 0])
+    clip = lambda p: np.clip(p, [0.02 * w, 0.02 * h], [0.98 * w, 0.98 * h])  # noqa: E731
+    if kind == "tumor":
+        tissue = [
+            clip(_blob(rng, 0.35 * w, 0.5 * h, 0.31 * w, 0.44 * h)),
+            clip(_blob(rng, 0.79 * w, 0.5 * h, 0.15 * w, 0.40 * h)),
+        ]
+        ann = [
+            ("_0", _blob(rng, 0.38 * w, 0.46 * h, 0.17 * w, 0.19 * h, wobble=0.18)),
+            ("_2", _blob(rng, 0.42 * w, 0.43 * h, 0.045 * w, 0.045 * h, n=48, wobble=0.1)),
+            ("_1", _blob(rng, 0.80 * w, 0.62 * h, 0.075 * w, 0.13 * h, wobble=0.18)),
+        ]
+    else:
+        tissue = [clip(_blob(rng, 0.45 * w, 0.5 * h, 0.36 * w, 0.40 * h))]
+        ann = []
+    return {"kind": kind, "width": w, "height": h, "tissue": tissue, "annotations": ann}
+
+
+def asap_xml(annotations: list) -> str:
+    """ASAP / CAMELYON16 annotation XML for polygons in level-0 pixels.
+
+    Args:
+        annotations: list of ``(group, vertices)``, ``vertices`` an (n, 2) array of (x, y) floats in
+            level-0 pixels; groups ``_0`` / ``_1`` are tumour, ``_2`` non-tumour inside tumour.
+
+    Returns:
+        The XML text: ``ASAP_Annotations`` > ``Annotations`` > ``Annotation Type="Polygon"
+        PartOfGroup=...`` > ``Coordinates`` > ``Coordinate Order X Y``, then the ``AnnotationGroups``
+        block that ASAP writes (one ``Group`` per group used).
+    """
+    colors = {"_0": "#F4FA58", "_1": "#F4FA58", "_2": "#64FE2E"}
+    lines = ['<?xml version="1.0"?>', "<ASAP_Annotations>", "\t<Annotations>"]
+    for i, (group, verts) in enumerate(annotations):
+        color = colors.get(group, "#F4FA58")
+        lines.append(f'\t\t<Annotation Name="Annotation {i}" Type="Polygon" PartOfGroup="{group}" Color="{color}">')
+        lines.append("\t\t\t<Coordinates>")
+        for j, (x, y) in enumerate(np.asarray(verts, dtype=float)):
+            lines.append(f'\t\t\t\t<Coordinate Order="{j}" X="{x:.4f}" Y="{y:.4f}" />')
+        lines.append("\t\t\t</Coordinates>")
+        lines.append("\t\t</Annotation>")
+    lines.append("\t</Annotations>")
+    lines.append("\t<AnnotationGroups>")
+    for group in sorted({g for g, _ in annotations}):
+        lines.append(f'\t\t<Group Name="{group}" PartOfGroup="None" Color="{colors.get(group, "#F4FA58")}">')
+        lines.append("\t\t\t<Attributes />")
+        lines.append("\t\t</Group>")
+    lines.append("\t</AnnotationGroups>")
+    lines.append("</ASAP_Annotations>")
+    return "\n".join(lines) + "\n"
+
+
+def _raster(polys: list, shape: tuple[int, int], downsample: float) -> np.ndarray:
+    """Union of polygons (level-0 vertices) rasterised at ``downsample`` into a bool (H, W) array.
+
+    Pixel (r, c) covers level-0 ``[c * downsample, (c + 1) * downsample)`` horizontally; it is set when
+    its centre is inside a polygon (PIL's scan conversion; edges within half a pixel may differ).
+    """
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("1", (shape[1], shape[0]), 0)
+    draw = ImageDraw.Draw(canvas)
+    for verts in polys:
+        pts = [(float(x) / downsample - 0.5, float(y) / downsample - 0.5) for x, y in verts]
+        draw.polygon(pts, fill=1)
+    return np.array(canvas, dtype=bool)
+
+
+def label_mask(layout: dict, downsample: float = MASK_DOWNSAMPLE) -> np.ndarray:
+    """Ground-truth label mask of a demo slide: 0 glass, 1 normal tissue, 2 tumour.
+
+    Args:
+        layout: from :func:`demo_slide_layout`.
+        downsample: level-0 pixels per mask pixel (default 16, the slide's level 4).
+
+    Returns:
+        uint8 array ``(ceil(height / downsample), ceil(width / downsample))``; tumour is
+        (``_0`` union ``_1``) minus ``_2``, restricted to tissue.
+    """
+    shape = (int(np.ceil(layout["height"] / downsample)), int(np.ceil(layout["width"] / downsample)))
+    tissue = _raster(layout["tissue"], shape, downsample)
+    tumour = _raster([v for g, v in layout["annotations"] if g in ("_0", "_1")], shape, downsample)
+    tumour &= ~_raster([v for g, v in layout["annotations"] if g == "_2"], shape, downsample)
+    mask = np.where(tissue, MASK_NORMAL, MASK_GLASS).astype(np.uint8)
+    mask[tissue & tumour] = MASK_TUMOUR
+    return mask
+
+
+def _downsample2(img: np.ndarray) -> np.ndarray:
+    """2 x 2 mean of a uint8 (H, W, 3) image with even H and W."""
+    a = img.astype(np.uint16)
+    s = a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2] + 2
+    return (s >> 2).astype(np.uint8)
+
+
+def _upsample2(img: np.ndarray) -> np.ndarray:
+    """Bilinear 2x upsampling (half-pixel centres, edges clamped) of a uint8 (H, W, 3) image."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    up = F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+    return up[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+def _slide_stains(seed: int, kind: str) -> dict:
+    """One scanning centre and stain, brightness, contrast per slide (drawn as for patches)."""
+    a = _draw_attributes(seed, 1_000_003 if kind == "tumor" else 1_000_033, 0, {})
+    return {
+        "h": a["h"][None],
+        "e": a["e"][None],
+        "h_scale": np.array([a["h_scale"]]),
+        "e_scale": np.array([a["e_scale"]]),
+        "brightness": np.array([min(a["brightness"], 0.0)]),  # keep glass white
+        "contrast": np.array([a["contrast"]]),
+        "centre": a["centre"],
+    }
+
+
+def _render_band(key, stains, tissue_r, tumour_r, y0_px, width, noise_bank, batch=8):
+    """Render level-0 rows [y0_px, y0_px + _BAND) of a slide as a uint8 (_BAND, width, 3) image."""
+    ds = _RENDER_DOWNSAMPLE
+    rs = _BAND // ds  # rendered super-tile side in pixels
+    ppu = 1.0 / (SLIDE_MPP * ds)  # rendered pixels per um
+    r0 = y0_px // ds
+    band_r = np.full((rs, width // ds, 3), 255, np.uint8)
+    band_r[:] = np.clip(255 + stains["brightness"][0], 0, 255).astype(np.uint8)
+    cols = [c for c in range(0, width // ds, rs) if tissue_r[r0 : r0 + rs, c : c + rs].any()]
+
+    hh, ww = tissue_r.shape
+
+    def site(cx, cy):
+        r = np.clip((cy * ppu).astype(np.int64), 0, hh - 1)
+        c = np.clip((cx * ppu).astype(np.int64), 0, ww - 1)
+        return tumour_r[r, c].astype(np.float32), tissue_r[r, c].astype(np.float32)
+
+    with_tumour = [c for c in cols if tumour_r[r0 : r0 + rs, c : c + rs].any()]
+    without = [c for c in cols if c not in with_tumour]
+    groups = [without[i : i + batch] for i in range(0, len(without), batch)]
+    groups += [with_tumour[i : i + batch] for i in range(0, len(with_tumour), batch)]
+    for cs in groups:
+        nb = len(cs)
+        x0 = np.array([c / ppu for c in cs])
+        y0 = np.full(nb, r0 / ppu)
+        tis = np.stack([tissue_r[r0 : r0 + rs, c : c + rs] for c in cs]).astype(np.float32)
+        tum = np.stack([tumour_r[r0 : r0 + rs, c : c + rs] for c in cs]).astype(np.float32)
+        noise = noise_bank[[(r0 // rs * 7919 + c // rs * 104729) % len(noise_bank) for c in cs]]
+        st = {k: np.repeat(v, nb, axis=0) for k, v in stains.items() if k != "centre"}
+        img, _, _ = _render(
+            np.full(nb, key, np.uint64), x0, y0, rs, ppu, tum, np.zeros((nb, 4)), st, noise, tissue=tis, site=site
+        )
+        for c, im in zip(cs, img):
+            band_r[:, c : c + rs] = im
+    return _upsample2(band_r)
+
+
+def make_demo_slide(
+    path, kind: str = "tumor", seed: int = 0, size: str = "default", overwrite: bool = False, show_progress: bool = True
+) -> dict:
+    """Write one demo whole-slide image (pyramidal tiled TIFF) and, for a tumour slide, its annotations.
+
+    Synthetic teaching data, not patient data. The tissue is drawn by the same renderer as
+    :func:`make_patches` (same cells, stains and scale: 0.25 um per level-0 pixel; rendered at
+    0.5 um/px and bilinearly interpolated to level 0, like a scanner's optical blur), seamless across
+    tiles. Normal tissue is lymph node; tumour fills the annotated metastases minus the ``_2`` hole.
+
+    Files written (atomically; an existing file raises unless ``overwrite``):
+
+    * ``path`` (``.tif``): 5 levels, downsamples 1, 2, 4, 8, 16 (``SLIDE_DOWNSAMPLES``), each a separate
+      tiled page (256 x 256 tiles, JPEG quality 90, RGB), reduced levels with ``subfiletype=1``, so
+      OpenSlide's generic-TIFF reader sees every level; resolution tags give 0.25 um/px.
+    * for ``kind="tumor"``: ``<stem>.xml`` (ASAP / CAMELYON16 XML, see :func:`asap_xml`) and
+      ``<stem>_mask.png``, the ground-truth label mask at level 4 (downsample 16, see :func:`label_mask`):
+      0 glass, 1 normal tissue, 2 tumour.
+
+    Args:
+        path: output ``.tif`` path.
+        kind: ``"tumor"`` or ``"normal"`` (no tumour, no annotation file, like CAMELYON's normals).
+        seed: integer seed (outlines, cells, stain).
+        size: ``"default"`` (tumour 16384 x 12288, normal 8192 x 6144 level-0 pixels) or ``"small"``
+            (a quarter of each side, for tests).
+        overwrite: replace existing files.
+        show_progress: show a progress bar over the bands of rows.
+
+    Returns:
+        dict with ``slide``, ``xml`` and ``mask`` paths (None when not written), ``width``, ``height``,
+        ``level_dimensions`` (list of (width, height)), ``centre``, ``seconds``.
+
+    Raises:
+        ValueError: for a bad ``kind``, ``size`` or a path not ending in ``.tif``/``.tiff``.
+        FileExistsError: when an output exists and ``overwrite`` is False.
+    """
+    import time
+
+    import tifffile
+    from PIL import Image
+
+    from .utils import atomic_path, atomic_write_text, progress
+
+    t_start = time.perf_counter()
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ValueError(f"path must end in .tif or .tiff, got {str(path)!r}")
+    layout = demo_slide_layout(kind, seed, size)
+    xml_path = path.with_suffix(".xml") if kind == "tumor" else None
+    mask_path = path.with_name(path.stem + "_mask.png") if kind == "tumor" else None
+    for p in (path, xml_path, mask_path):
+        if p is not None and p.exists() and not overwrite:
+            raise FileExistsError(f"{p} already exists; pass overwrite=True to replace it")
+    w, h = layout["width"], layout["height"]
+    ds = _RENDER_DOWNSAMPLE
+    tissue_r = label_mask(layout, ds)
+    tumour_r = tissue_r == MASK_TUMOUR
+    tissue_r = tissue_r != MASK_GLASS
+    stains = _slide_stains(seed, kind)
+    key = int(_patch_key(seed, np.array([7 if kind == "tumor" else 8]), salt=0x511DE)[0])
+    levels = [np.empty((h // d, w // d, 3), np.uint8) for d in SLIDE_DOWNSAMPLES[1:]]
+    rs = _BAND // ds
+    # pixel noise of the rendered tiles: a bank of 16 fields, picked per tile (cells stay unique)
+    noise_bank = np.random.default_rng([seed, 0xB10C]).standard_normal((16, 2, rs, rs), dtype=np.float32)
+    bands = range(0, h, _BAND)
+    bar = progress(total=len(bands), desc=f"demo slide {path.name}", disable=not show_progress)
+
+    def tiles():
+        for y0 in bands:
+            band = _render_band(key, stains, tissue_r, tumour_r, y0, w, noise_bank)
+            lv1 = _downsample2(band)
+            levels[0][y0 // 2 : y0 // 2 + lv1.shape[0]] = lv1
+            for ty in range(0, band.shape[0], SLIDE_TILE):
+                for tx in range(0, w, SLIDE_TILE):
+                    yield band[ty : ty + SLIDE_TILE, tx : tx + SLIDE_TILE]
+            bar.update(1)
+
+    res = 1e4 / SLIDE_MPP  # pixels per centimetre
+    desc = (
+        f"histogan-lite synthetic demo slide ({kind}); synthetic teaching data, not patient data; "
+        f"generator {GENERATOR_VERSION}; seed {seed}; mpp {SLIDE_MPP}"
+    )
+    common = dict(
+        tile=(SLIDE_TILE, SLIDE_TILE), photometric="rgb", compression="jpeg", compressionargs={"level": 90},
+        resolutionunit="CENTIMETER", metadata=None,
+    )
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with tifffile.TiffWriter(tmp, bigtiff=False) as tif:
+            tif.write(tiles(), shape=(h, w, 3), dtype=np.uint8, description=desc, resolution=(res, res), **common)
+            for k in range(1, len(levels)):
+                levels[k] = _downsample2(levels[k - 1])
+            for d, lv in zip(SLIDE_DOWNSAMPLES[1:], levels):
+                tif.write(lv, subfiletype=1, resolution=(res / d, res / d), **common)
+    bar.close()
+    if kind == "tumor":
+        atomic_write_text(xml_path, asap_xml(layout["annotations"]), overwrite=overwrite)
+        with atomic_path(mask_path, overwrite=overwrite) as tmp:
+            Image.fromarray(label_mask(layout, MASK_DOWNSAMPLE)).save(tmp, format="PNG")
+    return {
+        "slide": path,
+        "xml": xml_path,
+        "mask": mask_path,
+        "width": w,
+        "height": h,
+        "level_dimensions": [(w // d, h // d) for d in SLIDE_DOWNSAMPLES],
+        "centre": stains["centre"],
+        "seconds": time.perf_counter() - t_start,
+    }
+
+
+# =============================================================================================
+# The demo data set: cached slides and a patch set
+# =============================================================================================
+
+
+@dataclass(frozen=True)
+class DemoSlides:
+    """Paths of the demo slides (synthetic teaching data, not patient data).
+
+    Attributes:
+        folder: the folder that holds them.
+        tumor: ``demo_tumor.tif``, a pyramidal TIFF with metastases.
+        tumor_xml: ``demo_tumor.xml``, its ASAP / CAMELYON16 annotations (groups ``_0``, ``_1``, ``_2``).
+        tumor_mask: ``demo_tumor_mask.png``, uint8 label mask at downsample 16 (0 glass, 1 normal,
+            2 tumour).
+        normal: ``demo_normal.tif``, a slide without tumour and without annotation file.
+    """
+
+    folder: Path
+    tumor: Path
+    tumor_xml: Path
+    tumor_mask: Path
+    normal: Path
+
+    @property
+    def slides(self) -> list[Path]:
+        """Both slide paths, tumour slide first."""
+        return [self.tumor, self.normal]
+
+    @property
+    def annotations(self) -> dict[Path, Path | None]:
+        """Slide path -> annotation XML path (None for the normal slide)."""
+        return {self.tumor: self.tumor_xml, self.normal: None}
+
+
+def _demo_paths(folder: Path) -> DemoSlides:
+    folder = Path(folder)
+    return DemoSlides(
+        folder=folder,
+        tumor=folder / "demo_tumor.tif",
+        tumor_xml=folder / "demo_tumor.xml",
+        tumor_mask=folder / "demo_tumor_mask.png",
+        normal=folder / "demo_normal.tif",
+    )
+
+
+def make_demo_slides(out_dir, seed: int = 0, size: str = "default", overwrite: bool = False, show_progress: bool = True):
+    """Write the demo slides into ``out_dir``: ``demo_tumor.tif`` + ``.xml`` + ``_mask.png``, ``demo_normal.tif``.
+
+    Synthetic teaching data, not patient data; see :func:`make_demo_slide` for the file formats.
+
+    Args:
+        out_dir: folder to write into (created if missing).
+        seed: integer seed.
+        size: ``"default"`` (tumour slide 16384 x 12288 level-0 pixels, normal 8192 x 6144) or
+            ``"small"`` (a quarter of each side, for tests).
+        overwrite: replace existing files.
+        show_progress: show progress bars.
+
+    Returns:
+        :class:`DemoSlides` with the paths written.
+
+    Raises:
+        FileExistsError: when a file exists and ``overwrite`` is False.
+        ValueError: for a bad ``size``.
+    """
+    paths = _demo_paths(Path(out_dir))
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    make_demo_slide(paths.tumor, "tumor", seed, size, overwrite, show_progress)
+    make_demo_slide(paths.normal, "normal", seed, size, overwrite, show_progress)
+    return paths
+
+
+def demo_data_dir(size: str = "default", seed: int = 0) -> Path:
+    """The cache folder of the demo slides: ``data_dir() / "demo" / f"{size}-seed{seed}"``.
+
+    ``data_dir()`` is ``$HISTOGAN_DATA`` or a per-user cache folder (:func:`histogan_lite.utils.data_dir`).
+    """
+    from .utils import data_dir
+
+    if size not in ("default", "small"):
+        raise ValueError(f"size must be 'default' or 'small', got {size!r}")
+    return data_dir() / "demo" / f"{size}-seed{int(seed)}"
+
+
+def _stamp(size: str, seed: int) -> str:
+    import json
+
+    return json.dumps({"generator_version": GENERATOR_VERSION, "size": size, "seed": int(seed)}, sort_keys=True)
+
+
+def demo_slides(size: str = "default", seed: int = 0, show_progress: bool = True, root=None) -> DemoSlides:
+    """The demo slides, generated on first use and cached (synthetic teaching data, not patient data).
+
+    The cache folder (:func:`demo_data_dir`) holds a ``VERSION.json`` stamp written after every file is
+    complete; when the stamp is missing or names another ``GENERATOR_VERSION``, the slides are
+    regenerated (each file is written atomically, so an interrupted run leaves no half-written file).
+    A second call with the stamp in place reuses the files without touching them.
+
+    Args:
+        size: ``"default"`` (the book's slides; under a minute to generate on one core) or ``"small"``
+            (a quarter of each side; a few seconds, for tests).
+        seed: integer seed.
+        show_progress: show progress bars while generating.
+        root: data folder to use instead of :func:`histogan_lite.utils.data_dir` (tests pass a
+            temporary folder); the slides go to ``root / "demo" / f"{size}-seed{seed}"``.
+
+    Returns:
+        :class:`DemoSlides`.
+    """
+    from .utils import atomic_write_text
+
+    folder = demo_data_dir(size, seed) if root is None else Path(root) / "demo" / f"{size}-seed{int(seed)}"
+    paths = _demo_paths(folder)
+    stamp = folder / "VERSION.json"
+    files = (paths.tumor, paths.tumor_xml, paths.tumor_mask, paths.normal)
+    if stamp.is_file() and stamp.read_text() == _stamp(size, seed) and all(p.is_file() for p in files):
+        return paths
+    if stamp.exists():
+        stamp.unlink()
+    make_demo_slides(folder, seed=seed, size=size, overwrite=True, show_progress=show_progress)
+    atomic_write_text(stamp, _stamp(size, seed))
+    return paths
+
+
+def write_patch_set(out_dir, n: int = 2000, size: int = 64, seed: int = 0, overwrite: bool = False) -> dict:
+    """Write a labelled set of synthetic patches: ``demo_patches_<size>.npz`` and ``.csv``.
+
+    Synthetic teaching data, not patient data. The ``.npz`` holds ``images`` (uint8 ``(n, size, size,
+    3)``), ``labels`` (int64 ``(n,)``, 0 negative, 1 positive) and ``masks`` (bool ``(n, size, size)``,
+    tumour-cell nuclei); the ``.csv`` is the truth table of :func:`make_patches`.
+
+    Args:
+        out_dir: folder to write into.
+        n, size, seed: as for :func:`make_patches` (both classes, interleaved).
+        overwrite: replace existing files.
+
+    Returns:
+        dict with the ``npz`` and ``csv`` paths.
+
+    Raises:
+        FileExistsError: when a file exists and ``overwrite`` is False.
+    """
+    import io
+
+    from .utils import atomic_write_bytes, atomic_write_text
+
+    out = Path(out_dir)
+    npz, csv = out / f"demo_patches_{size}.npz", out / f"demo_patches_{size}.csv"
+    for p in (npz, csv):
+        if p.exists() and not overwrite:
+            raise FileExistsError(f"{p} already exists; pass overwrite=True to replace it")
+    images, truth, masks = make_patches(n, size=size, seed=seed, return_mask=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=images, labels=truth["label"].to_numpy(), masks=masks)
+    atomic_write_bytes(npz, buf.getvalue(), overwrite=overwrite)
+    atomic_write_text(csv, truth.to_csv(index=False), overwrite=overwrite)
+    return {"npz": npz, "csv": csv}
+
+
+# =============================================================================================
+# The figure of the Data chapter
+# =============================================================================================
+def plot_class_cues(seed: int = 0, size: int = 256):
+    """Both classes side by side, labelled with the real morphology each visual cue stands for.
+
+    Synthetic teaching data, not patient data. Top row: a negative (lymph node) and a positive
+    (metastatic carcinoma with a gland lumen, outlined in dashes from the truth table) patch. Bottom
+    row: 4x zooms on a lymphocyte field and on one tumour cell, the tumour-cell nucleus mask of the
+    ground truth outlined in yellow.
+
+    Args:
+        seed: seed of the two patches.
+        size: patch side in pixels (64, 128 or 256; the field of view is 64 um either way).
+
+    Returns:
+        The matplotlib ``Figure`` (2 x 2 axes).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
+
+    neg, tn = make_patches(1, size=size, label=0, seed=seed, lumen=False)
+    pos, tp, mask = make_patches(1, size=size, label=1, seed=seed + 1, lumen=True, return_mask=True)
+    upp = PATCH_FIELD_UM / size
+    fig, axes = plt.subplots(2, 2, figsize=(10, 10.5))
+    extent = (0, PATCH_FIELD_UM, PATCH_FIELD_UM, 0)
+    axes[0, 0].imshow(neg[0], extent=extent)
+    axes[0, 0].set_title(
+        "negative: lymph node\ndense, small, round, dark lymphocyte nuclei;\nscant cytoplasm", fontsize=10
+    )
+    axes[0, 1].imshow(pos[0], extent=extent)
+    axes[0, 1].set_title(
+        "positive: metastatic breast carcinoma\ncohesive clusters, large pleomorphic nuclei,\n"
+        "pink cytoplasm, gland lumen (dashed)",
+        fontsize=10,
+    )
+    row = tp.iloc[0]
+    axes[0, 1].add_patch(
+        Circle((row.lumen_x * upp, row.lumen_y * upp), row.lumen_r * upp, fill=False, ls="--", color="k", lw=1.2)
+    )
+    # zoom: 3/8 of each side (24 um) around the largest tumour nucleus / the patch centre
+    z = size * 3 // 8
+    ys, xs = np.nonzero(mask[0])
+    if len(ys):
+        from scipy import ndimage
+
+        lab, nlab = ndimage.label(mask[0])
+        sizes = ndimage.sum(mask[0], lab, range(1, nlab + 1))
+        cy, cx = ndimage.center_of_mass(mask[0], lab, int(np.argmax(sizes)) + 1)
+    else:
+        cy = cx = size / 2
+    y0 = int(np.clip(round(cy) - z // 2, 0, size - z))
+    x0 = int(np.clip(round(cx) - z // 2, 0, size - z))
+    n0 = size // 2 - z // 2
+    axes[1, 0].imshow(neg[0, n0 : n0 + z, n0 : n0 + z], extent=(n0 * upp, (n0 + z) * upp, (n0 + z) * upp, n0 * upp))
+    axes[1, 0].set_title("zoom: lymphocytes, nucleus about 6-7 um across,\nuniformly dark chromatin", fontsize=10)
+    axes[1, 1].imshow(pos[0, y0 : y0 + z, x0 : x0 + z], extent=(x0 * upp, (x0 + z) * upp, (y0 + z) * upp, y0 * upp))
+    yy, xx = np.mgrid[y0 : y0 + z, x0 : x0 + z]
+    axes[1, 1].contour(
+        (xx + 0.5) * upp, (yy + 0.5) * upp, mask[0, y0 : y0 + z, x0 : x0 + z].astype(float), levels=[0.5],
+        colors="yellow", linewidths=1.0,
+    )
+    axes[1, 1].set_title(
+        "zoom: tumour cell, nucleus 9-13 um, irregular,\nvesicular (pale, dark rim) with a nucleolus;\n"
+        "yellow: ground-truth nucleus mask",
+        fontsize=10,
+    )
+    for ax in axes.ravel():
+        ax.set_xlabel("x (um)")
+        ax.set_ylabel("y (um)")
+    fig.suptitle("Synthetic teaching data, not patient data: the visual cues of each class", fontsize=12)
+    fig.tight_layout()
+    return fig

@@ -10,8 +10,9 @@ step with every threshold a parameter:
 2. :func:`patch_grid` - a regular grid of ``patch_size`` patches at ``level``; for each patch its
    tissue fraction and its tumour fraction (area of tumour region inside the patch / patch area,
    computed exactly with shapely) and its label.
-3. :func:`extract_patches` - reads the labelled patches block by block (one OpenSlide read per block
-   of ``block`` x ``block`` patches, cut in memory), writes PNGs in one folder per class and the manifest
+3. :func:`extract_patches` - reads only the labelled patches (TIFF tiles decoded directly, see
+   :meth:`~histogan_lite.slides.Slide.read_block`), in blocks of ``block`` x ``block`` grid cells (the
+   unit of parallel work and of resuming), writes PNGs in one folder per class and the manifest
    ``patches.csv``; parallel, resumable, atomic.
 4. :func:`class_counts` and :func:`balance` - Table 1 before and after balancing.
 
@@ -325,37 +326,25 @@ def patch_grid(
 # ---------------------------------------------------------------------------------------------
 # 3. reading and extraction
 # ---------------------------------------------------------------------------------------------
-def read_patches(slide: Slide, level: int, grid: pd.DataFrame, *, block: int = 8):
-    """Read the patches of ``grid`` block by block and yield them one at a time.
+def read_patches(slide: Slide, level: int, grid: pd.DataFrame):
+    """Read the patches of ``grid`` and yield them one at a time, in row-major order.
 
-    Patches are grouped into blocks of ``block x block`` grid cells; each block is read with one
-    ``read_region`` of the bounding box of its patches at ``level`` and the patches are cut from it in
-    memory. At integer downsamples (levels 0 and 1 of CAMELYON) the pixels equal those of one
-    ``read_region`` per patch.
+    Uses :meth:`Slide.read_block` (direct tile decoding for TIFF-based slides, cached across
+    neighbouring patches; one OpenSlide ``read_region`` per patch otherwise). At integer downsamples
+    (levels 0 and 1 of CAMELYON) the pixels equal those of one ``read_region`` per patch.
 
     Args:
         slide: the slide.
         level: pyramid level of the grid.
-        grid: rows of :func:`patch_grid` (columns ``col, row, u, v, x, y, width, height``).
-        block: grid cells per block side.
+        grid: rows of :func:`patch_grid` (columns ``u, v, width, height`` in level-k pixels).
 
     Yields:
         ``(index, image)``: the grid row's index and ``uint8 (height, width, 3)``.
     """
-    if len(grid) == 0:
-        return
-    ds = slide.level_downsamples[level]
-    keys = (grid["row"].to_numpy() // block, grid["col"].to_numpy() // block)
-    order = np.lexsort((keys[1], keys[0]))
+    order = np.lexsort((grid["u"].to_numpy(), grid["v"].to_numpy()))
     g = grid.iloc[order]
-    groups = g.groupby([g["row"] // block, g["col"] // block], sort=False)
-    for _, part in groups:
-        u0, v0 = int(part["u"].min()), int(part["v"].min())
-        u1 = int((part["u"] + part["width"]).max())
-        v1 = int((part["v"] + part["height"]).max())
-        image = slide.read_region((round(u0 * ds), round(v0 * ds)), level, (u1 - u0, v1 - v0))
-        for idx, u, v, w, h in zip(part.index, part["u"], part["v"], part["width"], part["height"]):
-            yield idx, image[v - v0 : v - v0 + h, u - u0 : u - u0 + w]
+    for idx, u, v, w, h in zip(g.index, g["u"], g["v"], g["width"], g["height"]):
+        yield idx, slide.read_block(level, int(u), int(v), int(w), int(h))
 
 
 def _patch_relpath(slide_name: str, level: int, x: int, y: int, label: int) -> str:
@@ -375,7 +364,7 @@ def _extract_block(task: dict) -> tuple[str, int]:
     rows = task["rows"]
     slide: Slide = task["slide"]
     written = 0
-    for idx, image in read_patches(slide, task["level"], rows, block=task["block"]):
+    for idx, image in read_patches(slide, task["level"], rows):
         path = out / rows.at[idx, "path"]
         if not path.exists():  # resume: PNGs are written atomically, so an existing one is complete
             _save_png(path, image, task["compress_level"])
@@ -491,7 +480,7 @@ def extract_patches(
         region: optional ``(x, y, width, height)`` in level-0 pixels applied to every slide.
         group_map: extra annotation group roles, see :func:`~histogan_lite.annotations.read_asap_xml`.
         workers: processes (1: in this process). Blocks of all slides are shared among them.
-        block: grid cells per block side read at once.
+        block: grid cells per block side; a block is one unit of parallel work and of resuming.
         compress_level: PNG zlib level (0-9; 1 is fast with little size cost for H&E).
         overwrite: replace a different dataset already in ``out_dir``.
         show_progress: show a progress bar over patches.
@@ -546,7 +535,7 @@ def extract_patches(
             if (out / part).exists():
                 done_parts.append(part)
                 continue
-            tasks.append({"slide": s, "level": int(level), "rows": rows, "block": block, "out": str(out),
+            tasks.append({"slide": s, "level": int(level), "rows": rows, "out": str(out),
                           "part": part, "compress_level": compress_level})  # fmt: skip
     total = sum(len(t["rows"]) for t in tasks)
     bar = progress(total=total, desc="patches", unit="patch", disable=not show_progress)

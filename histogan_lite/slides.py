@@ -80,6 +80,78 @@ def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+class _TiffTiles:
+    """Direct tile access to the pyramid levels of a TIFF-based slide (generic TIFF, Aperio SVS).
+
+    Decodes tiles with tifffile/imagecodecs (which release the GIL and skip OpenSlide's cairo
+    compositing), keeps a small cache of decoded tiles, and assembles level-aligned regions. Used
+    only for levels whose page matches OpenSlide's level size and only after a self-check that a
+    decoded tile equals OpenSlide's pixels.
+    """
+
+    CACHE_TILES = 128
+
+    def __init__(self, path: Path, level_dimensions):
+        import tifffile
+
+        self.tif = tifffile.TiffFile(str(path))
+        self.pages = {}
+        for k, (w, h) in enumerate(level_dimensions):
+            for page in self.tif.pages:
+                if (
+                    page.is_tiled and page.imagewidth == w and page.imagelength == h and page.imagedepth == 1
+                    and page.samplesperpixel in (3, 4) and page.bitspersample == 8 and page.planarconfig == 1
+                    and page.dtype == np.uint8
+                ):  # fmt: skip
+                    self.pages[k] = page
+                    break
+        self.cache: dict = {}
+
+    def close(self):
+        self.tif.close()
+
+    def tile(self, level: int, index: int) -> np.ndarray | None:
+        key = (level, index)
+        if key in self.cache:
+            return self.cache[key]
+        page = self.pages[level]
+        count = page.databytecounts[index]
+        if count == 0:  # sparse TIFF: a missing tile is "no data" (white)
+            image = None
+        else:
+            fh = self.tif.filehandle
+            fh.seek(page.dataoffsets[index])
+            data = fh.read(count)
+            segment, _, _ = page.decode(data, index, jpegtables=getattr(page, "jpegtables", None))
+            image = np.asarray(segment).reshape(segment.shape[-3:])[..., :3]
+        if len(self.cache) >= self.CACHE_TILES:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[key] = image
+        return image
+
+    def read(self, level: int, u: int, v: int, w: int, h: int) -> np.ndarray:
+        """Level-k pixels ``[v, v+h) x [u, u+w)`` as ``uint8 (h, w, 3)``; outside the level is white."""
+        page = self.pages[level]
+        tw, th = page.tilewidth, page.tilelength
+        width, height = page.imagewidth, page.imagelength
+        across = -(-width // tw)
+        out = np.full((h, w, 3), 255, dtype=np.uint8)
+        x0, y0 = max(u, 0), max(v, 0)
+        x1, y1 = min(u + w, width), min(v + h, height)
+        if x0 >= x1 or y0 >= y1:
+            return out
+        for ty in range(y0 // th, (y1 - 1) // th + 1):
+            for tx in range(x0 // tw, (x1 - 1) // tw + 1):
+                tile = self.tile(level, ty * across + tx)
+                if tile is None:
+                    continue
+                # overlap of this tile with the request, in level-k pixels
+                ax0, ay0 = max(x0, tx * tw), max(y0, ty * th)
+                ax1, ay1 = min(x1, (tx + 1) * tw, width), min(y1, (ty + 1) * th, height)
+                out[ay0 - v : ay1 - v, ax0 - u : ax1 - u] = tile[ay0 - ty * th : ay1 - ty * th, ax0 - tx * tw : ax1 - tx * tw]
+        return out
+
+
 class Slide:
     """A whole-slide image opened with OpenSlide, read in level-0 locations and level-k sizes.
 
@@ -114,6 +186,7 @@ class Slide:
         self.path = path.resolve()
         self.name = self.path.stem
         self._handle = None
+        self._tiles = None  # None: not yet tried; False: unavailable; else a _TiffTiles
         handle = self._open()
         self.level_count = int(handle.level_count)
         self.level_dimensions = tuple((int(w), int(h)) for w, h in handle.level_dimensions)
@@ -138,6 +211,7 @@ class Slide:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_handle"] = None
+        state["_tiles"] = None
         return state
 
     def __setstate__(self, state):
@@ -148,6 +222,9 @@ class Slide:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._tiles:
+            self._tiles.close()
+        self._tiles = None
 
     def __enter__(self):
         return self
@@ -231,6 +308,66 @@ class Slide:
                 f"cannot decode pixels of {str(self.path)!r} (level {level}, location {x},{y}, size {w}x{h}): {exc}"
             ) from exc
         return composite_on_white(np.asarray(region))
+
+    def _tile_reader(self, level: int):
+        """The direct TIFF tile reader for ``level`` when it is safe to use, else None."""
+        if self._tiles is None:
+            self._tiles = False
+            if self.properties.get("openslide.vendor") in ("generic-tiff", "aperio"):
+                try:
+                    tiles = _TiffTiles(self.path, self.level_dimensions)
+                except Exception:  # not readable by tifffile: OpenSlide only
+                    tiles = None
+                if tiles is not None:
+                    ok = {}
+                    for k, page in tiles.pages.items():
+                        # self-check: the first tile decodes to OpenSlide's exact pixels
+                        w, h = min(page.tilewidth, page.imagewidth), min(page.tilelength, page.imagelength)
+                        try:
+                            ok[k] = np.array_equal(tiles.read(k, 0, 0, w, h), self.read_region((0, 0), k, (w, h)))
+                        except Exception:
+                            ok[k] = False
+                    tiles.pages = {k: p for k, p in tiles.pages.items() if ok[k]}
+                    tiles.cache.clear()
+                    self._tiles = tiles if tiles.pages else False
+        if self._tiles and level in self._tiles.pages:
+            return self._tiles
+        return None
+
+    def read_block(self, level: int, u: int, v: int, width: int, height: int) -> np.ndarray:
+        """Read a rectangle given in **level-k** pixel coordinates (level-aligned).
+
+        For TIFF-based slides (generic TIFF, Aperio SVS) the level's tiles are decoded directly
+        (a small tile cache makes neighbouring reads cheap); this is checked once per slide to give
+        exactly OpenSlide's pixels, and falls back to :meth:`read_region` otherwise.
+
+        Args:
+            level: pyramid level.
+            u, v: top-left corner in level-k pixels.
+            width, height: size in level-k pixels.
+
+        Returns:
+            ``uint8 (height, width, 3)``; outside the level is white. Equal to
+            ``read_region((round(u * d), round(v * d)), level, (width, height))`` whenever the
+            downsample ``d`` is an integer.
+
+        Raises:
+            LevelError, ValueError, SlideReadError: as :meth:`read_region`.
+        """
+        level = self.check_level(level)
+        if width <= 0 or height <= 0:
+            raise ValueError(f"size must be positive level-{level} pixels, got {width}x{height}")
+        tiles = self._tile_reader(level)
+        if tiles is not None:
+            try:
+                return tiles.read(level, int(u), int(v), int(width), int(height))
+            except Exception as exc:
+                raise SlideReadError(
+                    f"cannot decode tiles of {str(self.path)!r} (level {level}, level-{level} pixels {u},{v}, "
+                    f"size {width}x{height}): {exc}"
+                ) from exc
+        d = self.level_downsamples[level]
+        return self.read_region((round(u * d), round(v * d)), level, (width, height))
 
     def read_level(self, level: int) -> np.ndarray:
         """The whole image at ``level`` as ``uint8 (height, width, 3)`` on white (use a coarse level)."""

@@ -125,3 +125,31 @@ def test_real_bad_files_give_clear_errors(real_data):
     with pytest.raises(SlideReadError, match=r"unreadable\.svs.*Bogus marker length"):
         open_slide(d / "unreadable.svs")
     assert issubclass(SlideReadError, SlideError) and issubclass(SlideFormatError, ValueError)
+
+
+def test_read_block_uses_tiles_and_equals_openslide(tmp_path):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    slide = Slide(write_pyramid(tmp_path / "s.tif", image, levels=2, tile=64))
+    assert slide._tile_reader(1) is not None  # the direct tile path is active after its self-check
+    np.testing.assert_array_equal(slide.read_block(0, 50, 30, 100, 90), image[30:120, 50:150])
+    np.testing.assert_array_equal(slide.read_block(1, 10, 20, 40, 30), image[::2, ::2][20:50, 10:50])
+    edge = slide.read_block(0, 280, 190, 40, 20)
+    np.testing.assert_array_equal(edge[:10, :20], image[190:, 280:])
+    assert (edge[10:] == 255).all() and (edge[:, 20:] == 255).all()
+    clone = pickle.loads(pickle.dumps(slide))
+    assert clone._tiles is None
+    np.testing.assert_array_equal(clone.read_block(0, 0, 0, 8, 8), image[:8, :8])
+
+
+def test_boxes_read_block_is_the_exact_level_raster(real_data):
+    slide = Slide(real_data / "slides" / "boxes.tiff")
+    for level in range(4):  # also at the non-integer downsamples 4.016 and 8.086
+        whole = slide.read_level(level)
+        np.testing.assert_array_equal(slide.read_block(level, 5, 7, 20, 19), whole[7:26, 5:25])
+
+
+def test_cmu_read_block_equals_read_region(real_data):
+    slide = Slide(real_data / "slides" / "cmu-1-small-region.svs")
+    for u, v in [(1000, 1500), (2100, 2900), (0, 0)]:
+        np.testing.assert_array_equal(slide.read_block(0, u, v, 300, 300), slide.read_region((u, v), 0, (300, 300)))

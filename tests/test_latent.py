@@ -357,3 +357,34 @@ def test_edit_preservation_exact_values():
         L.edit_preservation(before, after, np.zeros((2, 4, 4), bool))
     with pytest.raises(ValueError, match="nothing is left"):
         L.edit_preservation(before, after, np.ones((2, 8, 8), bool))
+
+
+def _disc_images(radii, size=32):
+    yy, xx = np.mgrid[:size, :size]
+    imgs = np.full((len(radii), size, size, 3), 120, np.uint8)
+    for k, r in enumerate(radii):
+        if r:
+            imgs[k][(yy - 16) ** 2 + (xx - 16) ** 2 <= r * r] = 250
+    return imgs
+
+
+def test_clear_space_radius_of_a_white_disc():
+    imgs = _disc_images([0, 5, 10])
+    imgs[0, 0, :] = 250  # a one-pixel-thin white line at the border: radius 1 (the border counts as clear)
+    mask, radius = L.clear_space(imgs, threshold=200)
+    assert mask.shape == (3, 32, 32) and mask[2].sum() == ((np.mgrid[:32, :32] - 16) ** 2).sum(0).__le__(100).sum()
+    assert radius[0] == 1.0
+    assert 5.0 <= radius[1] <= 6.0 and 10.0 <= radius[2] <= 11.0
+    assert L.clear_space(imgs, threshold=250)[1].tolist() == [0.0, 0.0, 0.0]  # nothing strictly above 250
+    with pytest.raises(ValueError, match="threshold"):
+        L.clear_space(imgs, threshold=300)
+
+
+def test_fit_lumen_detector_separates_discs_from_none():
+    imgs = _disc_images([0, 0, 4, 8, 9, 12])  # a small clear space (r = 4) is no lumen
+    truth = [False, False, False, True, True, True]
+    det = L.fit_lumen_detector(imgs, truth, thresholds=(200,), cuts=(3.0, 6.0, 10.0))
+    assert (det.threshold, det.cut, det.accuracy) == (200, 6.0, 1.0)
+    assert det.predict(imgs).tolist() == truth
+    with pytest.raises(ValueError, match="both"):
+        L.fit_lumen_detector(imgs, [True] * 6)

@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -732,8 +732,8 @@ def demo_slide_layout(kind: str = "tumor", seed: int = 0, size: str = "default")
     clip = lambda p: np.clip(p, [0.02 * w, 0.02 * h], [0.98 * w, 0.98 * h])  # noqa: E731
     if kind == "tumor":
         tissue = [
-            clip(_blob(rng, 0.35 * w, 0.5 * h, 0.31 * w, 0.44 * h)),
-            clip(_blob(rng, 0.79 * w, 0.5 * h, 0.15 * w, 0.40 * h)),
+            clip(_blob(rng, 0.35 * w, 0.5 * h, 0.33 * w, 0.45 * h)),
+            clip(_blob(rng, 0.8 * w, 0.5 * h, 0.16 * w, 0.42 * h)),
         ]
         ann = [
             ("_0", _blob(rng, 0.38 * w, 0.46 * h, 0.17 * w, 0.19 * h, wobble=0.18)),
@@ -779,20 +779,48 @@ def asap_xml(annotations: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fill_polygon(verts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Even-odd scan-line fill: pixel (r, c) is set when its centre (c + 0.5, r + 0.5) is inside.
+
+    ``verts`` (n, 2) are (x, y) in pixel units of the output (pixel c spans [c, c + 1)).
+    """
+    h, w = shape
+    x0, y0 = verts[:, 0], verts[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    rows, xs = [], []
+    for a, b, c, d in zip(x0, y0, x1, y1):
+        if b == d:
+            continue
+        lo, hi = min(b, d), max(b, d)
+        r = np.arange(max(0, int(np.ceil(lo - 0.5))), min(h, int(np.ceil(hi - 0.5))))  # lo <= r + 0.5 < hi
+        if len(r):
+            rows.append(r)
+            xs.append(a + (r + 0.5 - b) * (c - a) / (d - b))
+    out = np.zeros((h, w + 1), np.int32)
+    if not rows:
+        return out[:, :w].astype(bool)
+    rows, xs = np.concatenate(rows), np.concatenate(xs)
+    order = np.lexsort((xs, rows))
+    rows, xs = rows[order], xs[order]
+    starts, ends = rows[0::2], rows[1::2]
+    assert np.array_equal(starts, ends), "polygon edges must cross each row an even number of times"
+    c0 = np.clip(np.ceil(xs[0::2] - 0.5), 0, w).astype(np.int64)  # first column whose centre >= x_in
+    c1 = np.clip(np.ceil(xs[1::2] - 0.5), 0, w).astype(np.int64)  # first column whose centre >= x_out
+    np.add.at(out, (starts, c0), 1)
+    np.add.at(out, (starts, c1), -1)
+    return np.cumsum(out, axis=1)[:, :w] > 0
+
+
 def _raster(polys: list, shape: tuple[int, int], downsample: float) -> np.ndarray:
     """Union of polygons (level-0 vertices) rasterised at ``downsample`` into a bool (H, W) array.
 
-    Pixel (r, c) covers level-0 ``[c * downsample, (c + 1) * downsample)`` horizontally; it is set when
-    its centre is inside a polygon (PIL's scan conversion; edges within half a pixel may differ).
+    Pixel (r, c) covers level-0 ``[c * downsample, (c + 1) * downsample)`` horizontally (and likewise
+    vertically); it is set when its centre is inside a polygon (even-odd rule).
     """
-    from PIL import Image, ImageDraw
-
-    canvas = Image.new("1", (shape[1], shape[0]), 0)
-    draw = ImageDraw.Draw(canvas)
+    out = np.zeros(shape, bool)
     for verts in polys:
-        pts = [(float(x) / downsample - 0.5, float(y) / downsample - 0.5) for x, y in verts]
-        draw.polygon(pts, fill=1)
-    return np.array(canvas, dtype=bool)
+        out |= _fill_polygon(np.asarray(verts, dtype=np.float64) / downsample, shape)
+    return out
 
 
 def label_mask(layout: dict, downsample: float = MASK_DOWNSAMPLE) -> np.ndarray:

@@ -79,3 +79,16 @@ def executed_book(tmp_path_factory):
         except Exception as exc:  # reported by the test of that chapter
             results[stem] = exc
     return folder, results
+
+
+@pytest.fixture(scope="session")
+def demo_slides(tmp_path_factory):
+    """The small demo slides (synthetic teaching data), made once per test session in a temporary
+    data folder by the same cached function the book uses: ``histogan_lite.synthetic.demo_slides``.
+
+    Returns a ``DemoSlides``: ``.tumor`` (4096 x 3072 level 0, 5 levels), ``.tumor_xml`` (groups
+    ``_0``, ``_1``, ``_2``), ``.tumor_mask`` (label mask at downsample 16), ``.normal`` (2048 x 1536).
+    """
+    from histogan_lite import synthetic
+
+    return synthetic.demo_slides("small", seed=0, root=tmp_path_factory.mktemp("histogan-data"), show_progress=False)

@@ -1,0 +1,323 @@
+"""Tests of the synthetic H&E renderer and the demo slides (synthetic teaching data, not patient data)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from histogan_lite import synthetic as S
+
+# ------------------------------------------------------------------------------------------------
+# make_patches
+
+
+def test_same_seed_same_bytes_and_seeds_differ():
+    a, ta = S.make_patches(6, size=64, seed=3)
+    b, tb = S.make_patches(6, size=64, seed=3)
+    c, _ = S.make_patches(6, size=64, seed=4)
+    assert a.tobytes() == b.tobytes()
+    pd.testing.assert_frame_equal(ta, tb)
+    for i in range(6):
+        assert not np.array_equal(a[i], c[i])
+    # patch i depends only on (seed, i): a prefix of a longer run is the shorter run
+    d, td = S.make_patches(10, size=64, seed=3)
+    assert d[:6].tobytes() == a.tobytes()
+    pd.testing.assert_frame_equal(td.iloc[:6].reset_index(drop=True), ta)
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_shapes_dtypes_and_columns(size):
+    images, truth = S.make_patches(4, size=size, seed=0)
+    assert images.shape == (4, size, size, 3) and images.dtype == np.uint8
+    assert len(truth) == 4
+    for col in (
+        "label", "lumen", "lumen_x", "lumen_y", "lumen_r", "centre", "stain_h_r", "stain_e_b", "brightness",
+        "contrast", "nucleus_count", "nucleus_area_mean", "tumour_nucleus_count", "seed", "index",
+    ):
+        assert col in truth.columns
+    assert truth["lumen"].dtype == bool
+    assert (truth["um_per_px"] == 64.0 / size).all()
+    # stain vectors are unit optical-density vectors
+    h = truth[["stain_h_r", "stain_h_g", "stain_h_b"]].to_numpy()
+    np.testing.assert_allclose(np.linalg.norm(h, axis=1), 1.0, atol=1e-12)
+
+
+def test_label_none_is_interleaved_and_balanced():
+    _, truth = S.make_patches(7, seed=1)
+    assert truth["label"].tolist() == [0, 1, 0, 1, 0, 1, 0]
+    _, t1 = S.make_patches(3, label=1, seed=1)
+    assert t1["label"].tolist() == [1, 1, 1]
+    assert (t1["tumour_nucleus_count"] > 0).all()
+    _, t0 = S.make_patches(3, label=0, seed=1)
+    assert (t0["tumour_nucleus_count"] == 0).all()
+
+
+def test_same_tissue_at_every_size():
+    """The field of view is 64 um at every size: the nuclei (counts, areas in um^2) are the same."""
+    _, t64 = S.make_patches(4, size=64, seed=2)
+    _, t256 = S.make_patches(4, size=256, seed=2)
+    assert t64["nucleus_count"].tolist() == t256["nucleus_count"].tolist()
+    np.testing.assert_allclose(t256["nucleus_area_mean"], 16 * t64["nucleus_area_mean"], rtol=1e-9)
+
+
+def test_classes_separable_by_nuclear_features():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    _, train = S.make_patches(200, size=64, seed=10)
+    _, test = S.make_patches(200, size=64, seed=11)
+    cols = ["nucleus_count", "nucleus_area_mean"]
+    scaler = StandardScaler().fit(train[cols])
+    clf = LogisticRegression().fit(scaler.transform(train[cols]), train["label"])
+    acc = (clf.predict(scaler.transform(test[cols])) == test["label"]).mean()
+    assert acc > 0.95
+    # the documented biology: negatives have more, smaller nuclei
+    neg, pos = test[test.label == 0], test[test.label == 1]
+    assert neg["nucleus_count"].min() > pos["nucleus_count"].max()
+    # lymphocyte radius 2.9-3.5 um -> area 26-38 um^2 = px at 1 um/px
+    assert 26 <= neg["nucleus_area_mean"].min() and neg["nucleus_area_mean"].max() <= 39
+
+
+def test_lumen_is_near_white_inside_and_not_outside():
+    for label in (0, 1):
+        images, truth = S.make_patches(8, size=128, label=label, lumen=True, seed=5)
+        assert truth["lumen"].all()
+        yy, xx = np.mgrid[:128, :128] + 0.5
+        for img, row in zip(images, truth.itertuples()):
+            d = np.hypot(xx - row.lumen_x, yy - row.lumen_y)
+            inside = img[d < 0.8 * row.lumen_r].astype(float)
+            outside = img[d > row.lumen_r + 4].astype(float)
+            assert inside.min() >= 215, (label, row.index, inside.min())
+            assert outside.mean() < 200, (label, row.index, outside.mean())
+            # radius 12-22 % of the side, centre in the middle 40 %
+            assert 0.12 * 128 <= row.lumen_r <= 0.22 * 128
+            assert 0.3 * 128 <= row.lumen_x <= 0.7 * 128
+    _, truth = S.make_patches(6, lumen=False, seed=5)
+    assert not truth["lumen"].any() and truth["lumen_r"].isna().all()
+
+
+def test_lumen_frequency_matches_documented_probability():
+    _, truth = S.make_patches(400, seed=7)
+    assert 0.24 < truth["lumen"].mean() < 0.36  # Bernoulli(0.3), n = 400: sd 0.023
+    assert set(truth["centre"]) == {0, 1, 2, 3, 4}
+    assert truth["brightness"].between(-12, 12).all() and truth["contrast"].between(0.85, 1.15).all()
+
+
+def test_mask_marks_tumour_nuclei_only_and_is_hematoxylin_rich():
+    from skimage.color import rgb2hed
+
+    images, truth, masks = S.make_patches(6, size=128, seed=4, return_mask=True)
+    assert masks.shape == (6, 128, 128) and masks.dtype == bool
+    neg = truth["label"].to_numpy() == 0
+    assert not masks[neg].any()
+    for img, m in zip(images[~neg], masks[~neg]):
+        assert m.sum() > 500
+        hema = rgb2hed(img)[..., 0]
+        assert hema[m].mean() > hema[~m].mean() + 0.01
+    # mask pixels approximate the analytic tumour-nucleus areas (nuclei cut by the border count less)
+    _, t, m = S.make_patches(1, size=256, label=1, lumen=False, seed=9, return_mask=True)
+    assert m.sum() > 0.5 * t["tumour_nucleus_count"][0] * 16 * np.pi * 4.5**2
+
+
+def test_class_colours_read_as_h_and_e():
+    """Negatives are dominated by dark purple nuclei, positives by pink cytoplasm and stroma."""
+    images, truth = S.make_patches(40, size=64, seed=8, centre=0, brightness=0.0, contrast=1.0)
+    neg = images[truth.label == 0].reshape(-1, 3).astype(float).mean(0)
+    pos = images[truth.label == 1].reshape(-1, 3).astype(float).mean(0)
+    assert neg.sum() < pos.sum()  # darker
+    assert pos[0] > pos[1] and pos[2] > pos[1]  # pink / magenta: green absorbed most
+    assert neg[2] > neg[1]  # hematoxylin: blue-purple
+
+
+def test_fixed_attributes_and_centres_change_colour():
+    means = []
+    for c in range(5):
+        images, truth = S.make_patches(8, seed=1, centre=c, brightness=0.0, contrast=1.0)
+        assert (truth["centre"] == c).all() and (truth["brightness"] == 0).all()
+        means.append(images.reshape(-1, 3).mean(0))
+    means = np.array(means)
+    assert np.abs(means[:, None] - means[None]).max(axis=2)[np.triu_indices(5, 1)].min() > 2
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="size"):
+        S.make_patches(2, size=100)
+    with pytest.raises(ValueError, match="label"):
+        S.make_patches(2, label=2)
+    with pytest.raises(ValueError, match="n must"):
+        S.make_patches(-1)
+    with pytest.raises(ValueError, match="seed"):
+        S.make_patches(2, seed=-5)
+    with pytest.raises(TypeError, match="unknown attribute"):
+        S.make_patches(2, lumens=True)
+    with pytest.raises(ValueError, match="centre"):
+        S.make_patches(2, centre=5)
+    images, truth = S.make_patches(0)
+    assert images.shape == (0, 64, 64, 3) and len(truth) == 0
+
+
+def test_value_noise_grid_and_points_agree():
+    key = S._patch_key(0, np.arange(2))
+    xs = np.array([np.linspace(0, 100, 7), np.linspace(50, 90, 7)])
+    ys = np.array([np.linspace(3, 60, 5), np.linspace(-20, 10, 5)])
+    grid = S._value_noise(key, xs, ys, 30.0, 101)
+    X = np.broadcast_to(xs[:, None, :], grid.shape)
+    Y = np.broadcast_to(ys[:, :, None], grid.shape)
+    np.testing.assert_allclose(S._value_noise_points(key, X, Y, 30.0, 101), grid, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# demo slides (the session fixture ``demo_slides`` in conftest.py makes the small variant once)
+
+
+def _polys(xml_path):
+    root = ET.parse(xml_path).getroot()
+    out = []
+    for ann in root.iter("Annotation"):
+        coords = sorted(ann.iter("Coordinate"), key=lambda c: int(c.get("Order")))
+        out.append((ann.get("PartOfGroup"), np.array([[float(c.get("X")), float(c.get("Y"))] for c in coords])))
+    return root, out
+
+
+def test_openslide_reads_every_level(demo_slides):
+    import openslide
+
+    expected = {
+        demo_slides.tumor: (4096, 3072),
+        demo_slides.normal: (2048, 1536),
+    }
+    for path, (w, h) in expected.items():
+        with openslide.OpenSlide(str(path)) as slide:
+            assert slide.level_count == 5
+            assert slide.level_dimensions == tuple((w // d, h // d) for d in (1, 2, 4, 8, 16))
+            assert slide.level_downsamples == (1.0, 2.0, 4.0, 8.0, 16.0)
+            assert float(slide.properties["openslide.mpp-x"]) == pytest.approx(0.25)
+            for level in range(5):
+                region = np.asarray(slide.read_region((0, 0), level, (8, 8)).convert("RGB"))
+                assert region.min() > 200  # the top-left corner (<= 128 level-0 px) is glass
+
+
+def test_tumour_slide_pixels_follow_the_label_mask(demo_slides):
+    import openslide
+    from PIL import Image
+
+    mask = np.asarray(Image.open(demo_slides.tumor_mask))
+    assert mask.shape == (3072 // 16, 4096 // 16) and mask.dtype == np.uint8
+    assert set(np.unique(mask)) == {0, 1, 2}
+    with openslide.OpenSlide(str(demo_slides.tumor)) as slide:
+        level4 = np.asarray(slide.read_region((0, 0), 4, slide.level_dimensions[4]).convert("RGB")).astype(float)
+    grey = level4.mean(axis=2)
+    assert grey[mask == 0].mean() > 235  # glass
+    assert grey[mask == 1].mean() < 170  # dense dark lymphocytes
+    # tumour: paler than node, and pinker (eosin: green absorbed more than red)
+    tumour = level4[mask == 2]
+    assert grey[mask == 2].mean() > grey[mask == 1].mean() + 15
+    assert (tumour[:, 0] - tumour[:, 1]).mean() > (level4[mask == 1][:, 0] - level4[mask == 1][:, 1]).mean()
+
+
+def test_xml_is_asap_with_three_groups_and_a_hole(demo_slides):
+    from shapely.geometry import Polygon
+
+    root, polys = _polys(demo_slides.tumor_xml)
+    assert root.tag == "ASAP_Annotations"
+    assert [g for g, _ in polys] == ["_0", "_2", "_1"]
+    assert all(a.get("Type") == "Polygon" for a in root.iter("Annotation"))
+    groups = [g.get("Name") for g in root.find("AnnotationGroups").iter("Group")]
+    assert groups == ["_0", "_1", "_2"]
+    shapes = {g: Polygon(v) for g, v in polys}
+    assert all(s.is_valid for s in shapes.values())
+    assert shapes["_0"].contains(shapes["_2"])  # the non-tumour hole lies inside the metastasis
+    assert not shapes["_0"].intersects(shapes["_1"])
+    # label-mask tumour area agrees with the polygons (mask pixel = 16 x 16 level-0 pixels)
+    from PIL import Image
+
+    mask = np.asarray(Image.open(demo_slides.tumor_mask))
+    area = (shapes["_0"].difference(shapes["_2"]).area + shapes["_1"].area) / 16**2
+    assert (mask == 2).sum() == pytest.approx(area, rel=0.02)
+    assert not demo_slides.normal.with_suffix(".xml").exists()
+
+
+def test_layout_of_default_slide_gives_thousands_of_patches():
+    """The default tumour slide: thousands of tissue patches at level 0, hundreds of tumour patches."""
+    layout = S.demo_slide_layout("tumor", 0, "default")
+    assert (layout["width"], layout["height"]) == (16384, 12288)
+    mask = S.label_mask(layout, 256)  # one pixel per 256-px level-0 patch (centre sample)
+    assert (mask > 0).sum() > 2000
+    assert (mask == 2).sum() > 300
+    mask1 = S.label_mask(layout, 512)  # level-1 patches
+    assert (mask1 > 0).sum() > 500 and (mask1 == 2).sum() > 80
+
+
+def test_asap_xml_text_exact():
+    text = S.asap_xml([("_0", np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 5.5]]))])
+    assert '<Annotation Name="Annotation 0" Type="Polygon" PartOfGroup="_0" Color="#F4FA58">' in text
+    assert '<Coordinate Order="2" X="10.0000" Y="5.5000" />' in text
+    root = ET.fromstring(text)
+    assert len(list(root.iter("Coordinate"))) == 3
+
+
+def test_label_mask_exact_on_a_square():
+    layout = {"width": 64, "height": 32, "tissue": [np.array([[0, 0], [32, 0], [32, 32], [0, 32]], float)],
+              "annotations": [("_0", np.array([[8, 8], [24, 8], [24, 24], [8, 24]], float))]}
+    m = S.label_mask(layout, 8)
+    expected = np.zeros((4, 8), np.uint8)
+    expected[:, :4] = 1
+    expected[1:3, 1:3] = 2
+    np.testing.assert_array_equal(m, expected)
+
+
+def test_cache_is_reused_and_versioned(tmp_path, monkeypatch):
+    first = S.demo_slides("small", seed=1, root=tmp_path, show_progress=False)
+    stamp = json.loads((first.folder / "VERSION.json").read_text())
+    assert stamp == {"generator_version": S.GENERATOR_VERSION, "seed": 1, "size": "small"}
+    mtimes = {p: p.stat().st_mtime_ns for p in (first.tumor, first.tumor_xml, first.tumor_mask, first.normal)}
+    second = S.demo_slides("small", seed=1, root=tmp_path, show_progress=False)
+    assert second == first
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+    # no temporary files left behind by the atomic writes
+    assert sorted(p.name for p in first.folder.iterdir()) == [
+        "VERSION.json", "demo_normal.tif", "demo_tumor.tif", "demo_tumor.xml", "demo_tumor_mask.png"
+    ]
+    # a new generator version regenerates
+    monkeypatch.setattr(S, "GENERATOR_VERSION", "test-bump")
+    S.demo_slides("small", seed=1, root=tmp_path, show_progress=False)
+    assert first.tumor.stat().st_mtime_ns != mtimes[first.tumor]
+    assert json.loads((first.folder / "VERSION.json").read_text())["generator_version"] == "test-bump"
+
+
+def test_demo_data_dir_uses_histogan_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("HISTOGAN_DATA", str(tmp_path))
+    assert S.demo_data_dir("small", 3) == tmp_path.resolve() / "demo" / "small-seed3"
+
+
+def test_no_silent_overwrite_and_bad_paths(demo_slides, tmp_path):
+    with pytest.raises(FileExistsError):
+        S.make_demo_slide(demo_slides.tumor, "tumor", size="small")
+    with pytest.raises(ValueError, match=r"\.tif"):
+        S.make_demo_slide(tmp_path / "x.png", "normal", size="small")
+    with pytest.raises(ValueError, match="kind"):
+        S.demo_slide_layout("benign")
+
+
+def test_patch_set_and_figure(tmp_path):
+    paths = S.write_patch_set(tmp_path, n=10, size=64, seed=2)
+    data = np.load(paths["npz"])
+    images, truth = S.make_patches(10, size=64, seed=2)
+    np.testing.assert_array_equal(data["images"], images)
+    np.testing.assert_array_equal(data["labels"], truth["label"].to_numpy())
+    csv = pd.read_csv(paths["csv"])
+    assert csv["nucleus_count"].tolist() == truth["nucleus_count"].tolist()
+    with pytest.raises(FileExistsError):
+        S.write_patch_set(tmp_path, n=10, size=64, seed=2)
+
+    import matplotlib.pyplot as plt
+
+    fig = S.plot_class_cues(size=128)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 4 and titles[0].startswith("negative") and titles[1].startswith("positive")
+    assert "not patient data" in fig._suptitle.get_text()
+    plt.close(fig)

@@ -54,6 +54,8 @@ __all__ = [
     "make_optimizers",
     "noise_std_at",
     "step_generator",
+    "discriminator_loss",
+    "generator_loss",
     "train_step",
     "train",
     "Checkpoint",
@@ -85,6 +87,8 @@ class TrainConfig:
         steps: number of training steps (one D update + ``g_steps`` G updates each).
         lr, beta1, beta2: Adam (2e-4, 0.5, 0.999).
         g_steps: generator updates per discriminator update (the paper: 2).
+        generator_loss: ``"non-saturating"`` (eq. 4, the paper) or ``"saturating"`` (eq. 2, for the
+            chapter's comparison).
         real_label: target for real images in eq. (1); 0.9 is one-sided label smoothing, 1.0 none.
         instance_noise: standard deviation of the Gaussian noise added to D's inputs at step 0, in
             the [-1, 1] image scale; 0 disables it.
@@ -109,6 +113,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     g_steps: int = 2
+    generator_loss: str = "non-saturating"
     real_label: float = 0.9
     instance_noise: float = 0.1
     noise_anneal_steps: int | None = None
@@ -151,6 +156,8 @@ class TrainConfig:
             raise ValueError(f"instance_noise must be >= 0, got {self.instance_noise!r}")
         if self.noise_anneal_steps is not None and self.noise_anneal_steps < 1:
             raise ValueError(f"noise_anneal_steps must be None or >= 1, got {self.noise_anneal_steps!r}")
+        if self.generator_loss not in ("non-saturating", "saturating"):
+            raise ValueError(f"generator_loss must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {self.generator_loss!r}")
         if self.n_sample < 2 or self.n_sample % 2:
             raise ValueError(f"n_sample must be an even number >= 2, got {self.n_sample!r}")
 
@@ -241,6 +248,45 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    """The discriminator's cross-entropy, eq. (1), on logits.
+
+    Args:
+        logits_real: D's logits ``(N,)`` on real images x.
+        logits_fake: D's logits ``(M,)`` on generated images G(z).
+        real_label: target for real images: 1 in eq. (1); 0.9 with one-sided label smoothing (the
+            generated images' target stays 0).
+
+    Returns:
+        Scalar tensor ``mean BCE(D(x), real_label) + mean BCE(D(G(z)), 0)``, i.e. ``2 J^D`` of eq. (1)
+        (the factor 2 does not change Adam's steps). With ``sigmoid`` turning logits into D's
+        probabilities, ``BCE(a, t) = -t log sigmoid(a) - (1 - t) log(1 - sigmoid(a))``.
+    """
+    return _bce(logits_real, real_label) + _bce(logits_fake, 0.0)  # eq. (1)
+
+
+def generator_loss(logits_fake: torch.Tensor, kind: str = "non-saturating") -> torch.Tensor:
+    """The generator's loss on D's logits for generated images.
+
+    Args:
+        logits_fake: D's logits ``(N,)`` on G(z).
+        kind: ``"non-saturating"``: eq. (4), ``-mean log D(G(z))`` (the generated images get target 1;
+            what the paper trains with); ``"saturating"``: the minimax loss of eqs. (2)-(3),
+            ``mean log(1 - D(G(z)))``, whose gradient vanishes when D confidently rejects G(z).
+
+    Returns:
+        Scalar tensor to minimise.
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+    """
+    if kind == "non-saturating":
+        return _bce(logits_fake, 1.0)  # eq. (4): -log D(G(z))
+    if kind == "saturating":
+        return -_bce(logits_fake, 0.0)  # eqs. (2)-(3): log(1 - D(G(z))), i.e. -J^D restricted to G's term
+    raise ValueError(f"kind must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {kind!r}")
+
+
 def train_step(
     G: nn.Module,
     D: nn.Module,
@@ -296,7 +342,7 @@ def train_step(
     with autocast:
         logit_real = D(noisy(real), *cond)
         logit_fake = D(noisy(fake), *((y_fake,) if conditional else ()))
-        loss_d = _bce(logit_real, config.real_label) + _bce(logit_fake, 0.0)  # eq. (1) (times 2)
+        loss_d = discriminator_loss(logit_real, logit_fake, config.real_label)  # eq. (1), smoothed
     opt_d.zero_grad(set_to_none=True)
     if use_amp:
         scalers[0].scale(loss_d).backward()
@@ -312,7 +358,7 @@ def train_step(
         z, y_fake = draw()
         with autocast:
             fake = G(z, y_fake) if conditional else G(z)
-            loss_g = _bce(D(noisy(fake), *((y_fake,) if conditional else ())), 1.0)  # eq. (4): -log D(G(z))
+            loss_g = generator_loss(D(noisy(fake), *((y_fake,) if conditional else ())), config.generator_loss)  # eq. (4)
         opt_g.zero_grad(set_to_none=True)
         if use_amp:
             scalers[1].scale(loss_g).backward()

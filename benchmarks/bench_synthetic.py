@@ -1,0 +1,85 @@
+"""Speed of the synthetic H&E renderer and of the whole demo data set (synthetic teaching data).
+
+Goals (issue 3): at least 200 patches of 64 x 64 per second on one core; all demo data (both default
+demo slides and a 2,000-patch set) in under 60 s. Rendering is single-threaded numpy; BLAS/OpenMP
+threads are pinned to 1 before numpy is imported. Each patch timing is the best of ``--repeat`` runs;
+wall and CPU (process) time are both reported because the reference machine is shared.
+
+Usage: ``.venv/bin/python benchmarks/bench_synthetic.py [--repeat 3] [--skip-slides]``
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(fn):
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of each patch timing (best is kept)")
+    parser.add_argument("--skip-slides", action="store_true", help="only time make_patches")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from histogan_lite import synthetic as S
+
+    S.make_patches(4)  # warm-up
+    rows = []
+    for size, n in ((64, 400), (128, 200), (256, 50)):
+        best = min(timed(lambda: S.make_patches(n, size=size, seed=1))[1:] for _ in range(args.repeat))
+        rows.append((f"`make_patches` {size} x {size} (n = {n})", f"{n / best[0]:.0f} patches/s", f"{n / best[1]:.0f} patches/s"))
+    if not args.skip_slides:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            _, w1, c1 = timed(lambda: S.make_demo_slide(tmp / "demo_tumor.tif", "tumor", show_progress=False))
+            _, w2, c2 = timed(lambda: S.make_demo_slide(tmp / "demo_normal.tif", "normal", show_progress=False))
+            _, w3, c3 = timed(lambda: S.write_patch_set(tmp, n=2000, size=64))
+            size_mb = sum(p.stat().st_size for p in tmp.iterdir()) / 1e6
+        rows.append(("demo tumour slide 16384 x 12288, 5 levels, + XML + mask", f"{w1:.1f} s", f"{c1:.1f} s"))
+        rows.append(("demo normal slide 8192 x 6144, 5 levels", f"{w2:.1f} s", f"{c2:.1f} s"))
+        rows.append(("patch set, 2,000 patches 64 x 64 (npz + csv)", f"{w3:.1f} s", f"{c3:.1f} s"))
+        rows.append((f"**all demo data** ({size_mb:.0f} MB; goal < 60 s)", f"**{w1 + w2 + w3:.1f} s**", f"**{c1 + c2 + c3:.1f} s**"))
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [
+        "## Synthetic data (`histogan_lite.synthetic`)",
+        "",
+        "Synthetic teaching data, not patient data. Goals: >= 200 patches/s of 64 x 64 on one core; all demo",
+        f"data < 60 s. Single thread; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load:.1f} at start (shared machine: CPU time is the fairer number). "
+        f"`benchmarks/bench_synthetic.py`, {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| what | wall | CPU |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    out = HERE / "results" / "synthetic.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

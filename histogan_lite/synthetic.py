@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -241,10 +241,15 @@ class _Cells:
             self.spindle_u = u(12)
             self.spindle_r0 = _SPINDLE["r0"][0] + (_SPINDLE["r0"][1] - _SPINDLE["r0"][0]) * u(13)
             self.spindle_e = _SPINDLE["e"][0] + (_SPINDLE["e"][1] - _SPINDLE["e"][0]) * u(13)
-            self.spindle_ang = spindle_angle[:, None, None] + 0.25 * (u(14) - 0.5)
+            self.spindle_jitter = u(14) - 0.5
+            self.spindle_ang = spindle_angle[:, None, None]
         self.r0, self.e, self.ang = r0, e, ang
 
-    def make_spindles(self, is_spindle: np.ndarray) -> None:
+    def make_spindles(self, is_spindle: np.ndarray, aligned: np.ndarray) -> None:
+        """Turn cells into spindle (fibroblast-like) nuclei; ``aligned`` in [0, 1]: 1 follows the
+        stroma's fibres (+-7 degrees), 0 points anywhere."""
+        spread = np.pi * (1 - aligned) + 0.25 * aligned
+        self.spindle_ang = self.spindle_ang + spread * self.spindle_jitter
         self.r0 = np.where(is_spindle, self.spindle_r0, self.r0)
         self.e = np.where(is_spindle, self.spindle_e, self.e)
         self.ang = np.where(is_spindle, self.spindle_ang, self.ang)
@@ -409,7 +414,7 @@ def _render(
     p_lym = (1 - t_c) * 0.93 + t_c * (1 - cl_c) * 0.2
     lym_present = (lym.u_presence < p_lym) & out_of_lumen & (tis_c > 0.5)
     spindle = lym.spindle_u < (1 - t_c) * 0.04 + t_c * 0.45
-    lym.make_spindles(spindle)
+    lym.make_spindles(spindle, aligned=t_c)
     lr = lym.render(lym_present, xs, ys)
     counted = lym_present & lym.inside(x0, y0, size / px_per_um)
     stats["lymph_count"] = counted.sum(axis=(1, 2))
@@ -466,7 +471,7 @@ def _render(
         tmask = tr["rho"] < 1.0
 
     # lymphocyte nuclei painted last (they sit on top of stroma, never inside tumour cells)
-    lym_h = lr["h"] + 0.06 * noise[:, 0]
+    lym_h = lr["h"] * (0.9 + 0.2 * _smoothstep(0.5, 1.0, lr["rho"])) + 0.08 * noise[:, 0]
     ch = ch * (1 - a_lym) + lym_h * a_lym
     ce = ce * (1 - a_lym) + 0.12 * a_lym
     tmask &= a_lym < 0.5
@@ -759,7 +764,12 @@ def asap_xml(annotations: list) -> str:
         block that ASAP writes (one ``Group`` per group used).
     """
     colors = {"_0": "#F4FA58", "_1": "#F4FA58", "_2": "#64FE2E"}
-    lines = ['<?xml version="1.0"?>', "<ASAP_Annotations>", "\t<Annotations>"]
+    lines = [
+        '<?xml version="1.0"?>',
+        "<!-- histogan-lite demo annotations: synthetic teaching data, not patient data -->",
+        "<ASAP_Annotations>",
+        "\t<Annotations>",
+    ]
     for i, (group, verts) in enumerate(annotations):
         color = colors.get(group, "#F4FA58")
         lines.append(f'\t\t<Annotation Name="Annotation {i}" Type="Polygon" PartOfGroup="{group}" Color="{color}">')

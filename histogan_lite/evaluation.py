@@ -152,15 +152,16 @@ def _require_both_classes(labels: np.ndarray, name: str, n_classes: int = 2) -> 
 class CompactCNN(nn.Module):
     """A small patch classifier trained from scratch (the offline stand-in for Inception V3).
 
-    Four blocks of ``3x3 convolution -> group norm -> ReLU -> 2x2 max pooling`` (no pooling after the
-    last) with ``width``, ``2 width``, ``4 width`` and ``4 width`` channels, global average pooling,
-    dropout and a linear layer. Group normalisation (Wu & He 2018) rather than batch norm: it behaves the
-    same in training and eval mode, so a classifier stopped after a few hundred iterations (Tables 2-3)
-    is not misled by running statistics that have not settled. No in-place activations, so captum's
-    backward hooks (Grad-CAM) work.
+    Four blocks of ``3x3 convolution -> group norm -> ReLU`` with ``width``, ``2 width``, ``4 width`` and
+    ``4 width`` channels; the first three convolutions have stride 2 (64 -> 32 -> 16 -> 8 pixels), the
+    last keeps the 8 x 8 grid; then global average pooling, dropout and a linear layer. Strided
+    convolutions instead of max pooling keep it fast on a CPU, and group normalisation (Wu & He 2018)
+    instead of batch norm makes it behave the same in training and eval mode, so a classifier stopped
+    after a few hundred iterations (Tables 2-3) is not misled by running statistics that have not
+    settled. No in-place activations, so captum's backward hooks (Grad-CAM) work.
 
     Args:
-        image_size: side of the square input in pixels (at least 16; any multiple of 16 works best).
+        image_size: side of the square input in pixels (at least 16; a multiple of 8 keeps the grid exact).
         n_classes: number of classes (2: negative / positive).
         width: channels of the first block.
 
@@ -185,10 +186,8 @@ class CompactCNN(nn.Module):
         chans = [3, width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
         for i in range(4):
-            conv = nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False)
+            conv = nn.Conv2d(chans[i], chans[i + 1], 3, stride=2 if i < 3 else 1, padding=1, bias=False)
             layers += [conv, nn.GroupNorm(min(8, chans[i + 1] // 4), chans[i + 1]), nn.ReLU(inplace=False)]
-            if i < 3:
-                layers.append(nn.MaxPool2d(2))
         self.body = nn.Sequential(*layers)
         self._last_conv_index = layers.index(conv)
         self.dropout = nn.Dropout(0.2)

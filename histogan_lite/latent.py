@@ -516,13 +516,16 @@ def train_encoder(
     batch_size: int = 64,
     lr: float = 2e-3,
     width: int = 128,
+    image_weight: float = 0.0,
     seed: int = 0,
     progress: bool = True,
 ) -> LatentEncoder:
     """Train a :class:`LatentEncoder` on generated pairs (z, G(z)) to predict z from the image.
 
     Each step draws fresh z from the prior (and random classes for a cDCGAN), generates ``G(z)`` in eval
-    mode without gradients, and takes an Adam step on the mean squared error between ``E(G(z))`` and z.
+    mode without gradients, and takes an Adam step on the mean squared error between ``E(G(z))`` and z,
+    plus, when ``image_weight > 0``, ``image_weight`` times the mean squared error between ``G(E(G(z)))``
+    and ``G(z)`` (slower: it backpropagates through G).
     The generator is not changed. ``E(x)`` is then a cheap first guess that :func:`reverse_search` refines
     (``init=encode(E, x)``); it is not part of the paper.
 
@@ -532,6 +535,7 @@ def train_encoder(
         batch_size: pairs per step.
         lr: Adam learning rate (betas 0.5, 0.999).
         width: encoder width (see :class:`LatentEncoder`).
+        image_weight: weight of the image-space term (0: latent-space loss only).
         seed: seeds the encoder's initial weights and the z drawn.
         progress: show a progress bar with the loss.
 
@@ -555,20 +559,37 @@ def train_encoder(
     opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
     losses: list[float] = []
     encoder.train()
+    was_training = generator.training
+    frozen = [p.requires_grad for p in generator.parameters()]
+    generator.eval()
+    for p in generator.parameters():
+        p.requires_grad_(False)  # G is fixed: no gradients accumulate in its weights
     bar = _progress(range(steps), desc="train encoder", disable=not progress, leave=False)
-    for step in bar:
-        z = torch.rand(batch_size, generator.latent_dim, generator=rng) * 2.0 - 1.0  # the prior, U(-1, 1)
-        labels = None
-        if generator.n_classes:
-            labels = torch.randint(0, generator.n_classes, (batch_size,), generator=rng)
-        x = generate(generator, z, labels).to(dev)
-        loss = nn.functional.mse_loss(encoder(x), z.to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    try:
+        for step in bar:
+            z = (torch.rand(batch_size, generator.latent_dim, generator=rng) * 2.0 - 1.0).to(dev)  # prior U(-1, 1)
+            labels = None
+            if generator.n_classes:
+                labels = torch.randint(0, generator.n_classes, (batch_size,), generator=rng).to(dev)
+            with torch.no_grad():
+                x = generator(z) if labels is None else generator(z, labels)
+            z_hat = encoder(x)
+            loss = nn.functional.mse_loss(z_hat, z)
+            if image_weight:
+                # also match the images, G(E(x)) ~ x: gradients flow through the fixed G into E
+                x_hat = generator(z_hat) if labels is None else generator(z_hat, labels)
+                loss = loss + image_weight * nn.functional.mse_loss(x_hat, x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    finally:
+        bar.close()
+        for p, flag in zip(generator.parameters(), frozen):
+            p.requires_grad_(flag)
+        generator.train(was_training)
     encoder.eval()
     encoder.loss_history = losses
     return encoder

@@ -137,9 +137,12 @@ class TissueMask:
         """
         x0, y0, x1, y1 = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x0, y0, x1, y1))
         m = self.mask.astype(np.float64)
-        wx = _overlap(x0, x1, m.shape[1], self.scale[0])  # (n, w)
-        wy = _overlap(y0, y1, m.shape[0], self.scale[1])  # (n, h)
-        covered = np.einsum("nh,hw,nw->n", wy, m, wx)
+        # boxes of a grid share their x and y intervals: weight each distinct interval once
+        xs, ix = np.unique(np.stack([x0, x1], axis=1), axis=0, return_inverse=True)
+        ys, iy = np.unique(np.stack([y0, y1], axis=1), axis=0, return_inverse=True)
+        wx = _overlap(xs[:, 0], xs[:, 1], m.shape[1], self.scale[0])  # (distinct x intervals, w)
+        wy = _overlap(ys[:, 0], ys[:, 1], m.shape[0], self.scale[1])  # (distinct y intervals, h)
+        covered = (wy @ m @ wx.T)[iy.ravel(), ix.ravel()]  # level-0 pixel area covered by tissue
         return np.clip(covered / ((x1 - x0) * (y1 - y0)), 0.0, 1.0)
 
 

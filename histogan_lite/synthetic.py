@@ -779,6 +779,7 @@ def asap_xml(annotations: list) -> str:
         block that ASAP writes (one ``Group`` per group used).
     """
     colors = {"_0": "#F4FA58", "_1": "#F4FA58", "_2": "#64FE2E"}
+    group_colors = {"_0": "#FF0000", "_1": "#FF0000", "_2": "#00FF00"}
     lines = [
         '<?xml version="1.0"?>',
         "<!-- histogan-lite demo annotations: synthetic teaching data, not patient data -->",
@@ -796,7 +797,7 @@ def asap_xml(annotations: list) -> str:
     lines.append("\t</Annotations>")
     lines.append("\t<AnnotationGroups>")
     for group in sorted({g for g, _ in annotations}):
-        lines.append(f'\t\t<Group Name="{group}" PartOfGroup="None" Color="{colors.get(group, "#F4FA58")}">')
+        lines.append(f'\t\t<Group Name="{group}" PartOfGroup="None" Color="{group_colors.get(group, "#FF0000")}">')
         lines.append("\t\t\t<Attributes />")
         lines.append("\t\t</Group>")
     lines.append("\t</AnnotationGroups>")
@@ -1125,6 +1126,16 @@ def demo_data_dir(size: str = "default", seed: int = 0) -> Path:
     """The cache folder of the demo slides: ``data_dir() / "demo" / f"{size}-seed{seed}"``.
 
     ``data_dir()`` is ``$HISTOGAN_DATA`` or a per-user cache folder (:func:`histogan_lite.utils.data_dir`).
+
+    Args:
+        size: ``"default"`` or ``"small"``.
+        seed: integer seed.
+
+    Returns:
+        The folder path (its parent is created; the folder itself may not exist yet).
+
+    Raises:
+        ValueError: for an unknown ``size``.
     """
     from .utils import data_dir
 
@@ -1157,6 +1168,9 @@ def demo_slides(size: str = "default", seed: int = 0, show_progress: bool = True
 
     Returns:
         :class:`DemoSlides`.
+
+    Raises:
+        ValueError: for an unknown ``size``.
     """
     from .utils import atomic_write_text
 

@@ -350,3 +350,19 @@ def test_slide_tiles_are_seamless():
     joined = np.concatenate(halves, axis=1)
     diff = np.abs(joined.astype(int) - whole[0, :64].astype(int))
     assert diff.max() <= 1
+
+
+def test_xml_has_the_structure_of_a_real_camelyon_file(demo_slides, real_data):
+    """Same element hierarchy and attributes as a real CAMELYON17 ASAP file (shared/real-data)."""
+
+    def paths(root, prefix=""):
+        out = set()
+        for child in root:
+            p = f"{prefix}/{child.tag}[{','.join(sorted(child.attrib))}]"
+            out |= {p} | paths(child, p)
+        return out
+
+    real = ET.parse(real_data / "annotations" / "patient_004_node_4.xml").getroot()
+    ours = ET.parse(demo_slides.tumor_xml).getroot()
+    assert real.tag == ours.tag == "ASAP_Annotations"
+    assert paths(ours) == paths(real)

@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -331,6 +331,46 @@ class _Cells:
                         best["d1"] = np.minimum(best["d1"], d)
         return best
 
+    def render_nearest(self, present, xs, ys):
+        """Like :meth:`render` without ``u``/``v``/borders, about twice as fast: each pixel takes the
+        candidate nucleus with the smallest ``distance / r0`` and evaluates only that one's outline
+        (overlapping nuclei meet on a slightly different line). Used for the small round lymphocytes.
+        """
+        nb, gh, gw = present.shape
+        f32 = np.float32
+        flat = lambda a: np.ascontiguousarray(a, dtype=f32).ravel()  # noqa: E731
+        cx, cy = flat(self.cx), flat(self.cy)
+        ir2 = flat(np.where(present, 1.0 / self.r0**2, 1e6))
+        X = xs[:, None, :].astype(f32)
+        Y = ys[:, :, None].astype(f32)
+        base = (np.arange(nb) * (gh * gw))[:, None, None]
+        best_q = best_i = None
+        for oy in (0, 1):
+            row = base + ((self.ly + oy) * gw)[:, :, None]
+            for ox in (0, 1):
+                idx = (row + (self.lx + ox)[:, None, :]).astype(np.int32)
+                dx = X - np.take(cx, idx)
+                dy = Y - np.take(cy, idx)
+                qn = (dx * dx + dy * dy) * np.take(ir2, idx)
+                if best_q is None:
+                    best_q, best_i = qn, idx
+                else:
+                    closer = qn < best_q
+                    best_q = np.where(closer, qn, best_q)
+                    best_i = np.where(closer, idx, best_i)
+        take = lambda a: np.take(a, best_i)  # noqa: E731
+        ia = flat(np.where(present, 1.0 / (self.r0 * self.e), 1e3))
+        ib = flat(np.where(present, self.e / self.r0, 1e3))
+        cos, sin = flat(np.cos(self.ang)), flat(np.sin(self.ang))
+        dx = X - take(cx)
+        dy = Y - take(cy)
+        c, s = take(cos), take(sin)
+        u = (dx * c + dy * s) * take(ia)
+        v = (dy * c - dx * s) * take(ib)
+        q2 = u * u + v * v + f32(1e-12)
+        f = 1 + take(flat(self.a2)) * ((u * u - v * v) / q2)  # cos 2theta
+        return {"rho": np.sqrt(q2) / f, "h": take(flat(self.h))}
+
     def sample(self, field: np.ndarray, x0: np.ndarray, y0: np.ndarray, px_per_um: float) -> np.ndarray:
         """Value of a per-pixel field (N, H, W) at each cell centre (nearest pixel, clipped)."""
         nn, hh, ww = field.shape
@@ -430,7 +470,7 @@ def _render(
     lym_present = (lym.u_presence < p_lym) & out_of_lumen & (tis_c > 0.5)
     spindle = lym.spindle_u < (1 - t_c) * 0.04 + t_c * 0.45
     lym.make_spindles(spindle, aligned=t_c)
-    lr = lym.render(lym_present, xs, ys)
+    lr = lym.render_nearest(lym_present, xs, ys)
     counted = lym_present & lym.inside(x0, y0, size / px_per_um)
     stats["lymph_count"] = counted.sum(axis=(1, 2))
     stats["lymph_area_sum"] = (lym.area_um2() * counted).sum(axis=(1, 2))
@@ -881,9 +921,10 @@ def _upsample2(img: np.ndarray) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    t = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    # channels-last memory: the numpy (H, W, 3) layout, no copies on the way in or out
+    t = torch.from_numpy(img).permute(2, 0, 1)[None].float().contiguous(memory_format=torch.channels_last)
     up = F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
-    return up[0].round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return up.round_().to(torch.uint8)[0].permute(1, 2, 0).numpy()
 
 
 def _slide_stains(seed: int, kind: str) -> dict:
@@ -900,7 +941,7 @@ def _slide_stains(seed: int, kind: str) -> dict:
     }
 
 
-def _render_band(key, stains, tissue_r, tumour_r, y0_px, width, noise_bank, batch=8):
+def _render_band(key, stains, tissue_r, tumour_r, y0_px, width, noise_bank, batch=2):
     """Render level-0 rows [y0_px, y0_px + _BAND) of a slide as a uint8 (_BAND, width, 3) image."""
     ds = _RENDER_DOWNSAMPLE
     rs = _BAND // ds  # rendered super-tile side in pixels

@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -1064,7 +1064,7 @@ def make_demo_slide(
     )
     common = dict(
         tile=(SLIDE_TILE, SLIDE_TILE), photometric="rgb", compression="jpeg", compressionargs={"level": 90},
-        resolutionunit="CENTIMETER", metadata=None,
+        resolutionunit="CENTIMETER", metadata=None, software="histogan-lite",
     )
     with atomic_path(path, overwrite=overwrite) as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=False) as tif:
@@ -1076,8 +1076,14 @@ def make_demo_slide(
     bar.close()
     if kind == "tumor":
         atomic_write_text(xml_path, asap_xml(layout["annotations"]), overwrite=overwrite)
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("downsample", str(MASK_DOWNSAMPLE))
+        info.add_text("values", "0 glass, 1 normal tissue, 2 tumour")
+        info.add_text("Description", desc)
         with atomic_path(mask_path, overwrite=overwrite) as tmp:
-            Image.fromarray(label_mask(layout, MASK_DOWNSAMPLE)).save(tmp, format="PNG")
+            Image.fromarray(label_mask(layout, MASK_DOWNSAMPLE)).save(tmp, format="PNG", pnginfo=info)
     return {
         "slide": path,
         "xml": xml_path,

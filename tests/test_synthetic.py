@@ -366,3 +366,15 @@ def test_xml_has_the_structure_of_a_real_camelyon_file(demo_slides, real_data):
     ours = ET.parse(demo_slides.tumor_xml).getroot()
     assert real.tag == ours.tag == "ASAP_Annotations"
     assert paths(ours) == paths(real)
+
+
+def test_files_say_they_are_synthetic(demo_slides):
+    import openslide
+    from PIL import Image
+
+    for path in demo_slides.slides:
+        with openslide.OpenSlide(str(path)) as slide:
+            assert "not patient data" in slide.properties["tiff.ImageDescription"]
+    info = Image.open(demo_slides.tumor_mask).info
+    assert info["downsample"] == "16" and "not patient data" in info["Description"]
+    assert "not patient data" in demo_slides.tumor_xml.read_text()

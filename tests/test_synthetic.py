@@ -378,3 +378,23 @@ def test_files_say_they_are_synthetic(demo_slides):
     info = Image.open(demo_slides.tumor_mask).info
     assert info["downsample"] == "16" and "not patient data" in info["Description"]
     assert "not patient data" in demo_slides.tumor_xml.read_text()
+
+
+def test_generic_tiled_tiff_pages(demo_slides):
+    """Any generic tiled-TIFF reader sees the pyramid: 5 tiled JPEG pages, reduced ones subfiletype 1,
+    decoding to the same pixels OpenSlide returns."""
+    import openslide
+    import tifffile
+
+    with tifffile.TiffFile(demo_slides.tumor) as tif:
+        pages = tif.pages
+        assert len(pages) == 5 and not tif.is_bigtiff
+        for k, page in enumerate(pages):
+            assert page.is_tiled and (page.tilewidth, page.tilelength) == (256, 256)
+            assert page.compression == tifffile.COMPRESSION.JPEG
+            assert page.shape == (3072 // 2**k, 4096 // 2**k, 3)
+            assert page.subfiletype == (0 if k == 0 else 1)
+        level2 = pages[2].asarray()
+    with openslide.OpenSlide(str(demo_slides.tumor)) as slide:
+        ref = np.asarray(slide.read_region((0, 0), 2, slide.level_dimensions[2]).convert("RGB"))
+    assert np.abs(level2.astype(int) - ref.astype(int)).mean() < 1.0

@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "6"
+GENERATOR_VERSION = "7"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -942,16 +942,26 @@ def _slide_stains(seed: int, kind: str) -> dict:
 
 
 def _render_band(key, stains, tissue_r, tumour_r, y0_px, width, noise_bank, batch=2):
-    """Render level-0 rows [y0_px, y0_px + _BAND) of a slide as a uint8 (_BAND, width, 3) image."""
+    """Render level-0 rows [y0_px, y0_px + _BAND) of a slide as a uint8 (_BAND, width, 3) image.
+
+    Tiles of ``rs + 2`` rendered pixels (one pixel of overlap on every side) are drawn; the band keeps
+    one rendered row above and below, so the 2x interpolation to level 0 sees true neighbours across
+    band edges (columns are interpolated across the whole band).
+    """
     ds = _RENDER_DOWNSAMPLE
     rs = _BAND // ds  # rendered super-tile side in pixels
     ppu = 1.0 / (SLIDE_MPP * ds)  # rendered pixels per um
     r0 = y0_px // ds
-    band_r = np.full((rs, width // ds, 3), 255, np.uint8)
-    band_r[:] = np.clip(255 + stains["brightness"][0], 0, 255).astype(np.uint8)
-    cols = [c for c in range(0, width // ds, rs) if tissue_r[r0 : r0 + rs, c : c + rs].any()]
-
     hh, ww = tissue_r.shape
+    glass = np.clip(255 + stains["brightness"][0], 0, 255).astype(np.uint8)
+    band_r = np.full((rs + 2, ww, 3), glass, np.uint8)  # rendered rows r0 - 1 ... r0 + rs
+    # masks padded by one pixel, so that tile (r, c) with overlap is pad[r : r + rs + 2, c : c + rs + 2]
+    tis_p = np.pad(tissue_r[max(0, r0 - 1) : r0 + rs + 1], ((1 if r0 == 0 else 0, 0), (1, 1)))
+    tum_p = np.pad(tumour_r[max(0, r0 - 1) : r0 + rs + 1], ((1 if r0 == 0 else 0, 0), (1, 1)))
+    if tis_p.shape[0] < rs + 2:
+        extra = rs + 2 - tis_p.shape[0]
+        tis_p, tum_p = np.pad(tis_p, ((0, extra), (0, 0))), np.pad(tum_p, ((0, extra), (0, 0)))
+    cols = [c for c in range(0, ww, rs) if tis_p[:, c : c + rs + 2].any()]
 
     def site(cx, cy):
         r = np.clip((cy * ppu).astype(np.int64), 0, hh - 1)
@@ -965,19 +975,21 @@ def _render_band(key, stains, tissue_r, tumour_r, y0_px, width, noise_bank, batc
     groups += [with_tumour[i : i + batch] for i in range(0, len(with_tumour), batch)]
     for cs in groups:
         nb = len(cs)
-        x0 = np.array([c / ppu for c in cs])
-        y0 = np.full(nb, r0 / ppu)
-        tis = np.stack([tissue_r[r0 : r0 + rs, c : c + rs] for c in cs]).astype(np.float32)
-        tum = np.stack([tumour_r[r0 : r0 + rs, c : c + rs] for c in cs]).astype(np.float32)
+        x0 = np.array([(c - 1) / ppu for c in cs])
+        y0 = np.full(nb, (r0 - 1) / ppu)
+        tis = np.stack([tis_p[:, c : c + rs + 2] for c in cs]).astype(np.float32)
+        tum = np.stack([tum_p[:, c : c + rs + 2] for c in cs]).astype(np.float32)
         noise = noise_bank[[(r0 // rs * 7919 + c // rs * 104729) % len(noise_bank) for c in cs]]
         st = {k: np.repeat(v, nb, axis=0) for k, v in stains.items() if k != "centre"}
         img, _, _ = _render(
-            np.full(nb, key, np.uint64), x0, y0, rs, ppu, tum, np.zeros((nb, 4)), st, noise, tissue=tis, site=site,
-            tumour_layer=cs[0] in with_tumour,
+            np.full(nb, key, np.uint64), x0, y0, rs + 2, ppu, tum, np.zeros((nb, 4)), st, noise, tissue=tis,
+            site=site, tumour_layer=cs[0] in with_tumour,
         )
         for c, im in zip(cs, img):
-            band_r[:, c : c + rs] = im
-    return _upsample2(band_r)
+            w = min(rs, ww - c)
+            band_r[:, c : c + w] = im[:, 1 : 1 + w]  # a skipped neighbour tile is glass up to its edge
+    up = _upsample2(band_r)
+    return up[2 : 2 + 2 * rs]
 
 
 def make_demo_slide(
@@ -1043,7 +1055,7 @@ def make_demo_slide(
     levels = [np.empty((h // d, w // d, 3), np.uint8) for d in SLIDE_DOWNSAMPLES[1:]]
     rs = _BAND // ds
     # pixel noise of the rendered tiles: a bank of 16 fields, picked per tile (cells stay unique)
-    noise_bank = np.random.default_rng([seed, 0xB10C]).standard_normal((16, 2, rs, rs), dtype=np.float32)
+    noise_bank = np.random.default_rng([seed, 0xB10C]).standard_normal((16, 2, rs + 2, rs + 2), dtype=np.float32)
     bands = range(0, h, _BAND)
     bar = progress(total=len(bands), desc=f"demo slide {path.name}", disable=not show_progress)
 

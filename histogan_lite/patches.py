@@ -395,15 +395,24 @@ def _normalise_inputs(slides, annotations):
     return slides, annotations
 
 
+def _file_stamp(path: Path | None) -> dict | None:
+    """Identify a file's version by path, size and modification time (a regenerated slide differs)."""
+    if path is None:
+        return None
+    st = Path(path).stat()
+    return {"path": str(path), "bytes": st.st_size, "modified_ns": st.st_mtime_ns}
+
+
 def _dataset_record(slides, annotations, settings) -> dict:
     return {
         "format": DATASET_FORMAT,
         "slides": [
-            {"name": s.name, "path": str(s.path), "annotations": str(a.path) if a is not None and a.path else None}
+            {"name": s.name, "slide": _file_stamp(s.path),
+             "annotations": _file_stamp(a.path) if a is not None and a.path else None}
             for s, a in zip(slides, annotations)
         ],
         **settings,
-    }
+    }  # fmt: skip
 
 
 def _prepare_output(out: Path, record: dict, overwrite: bool) -> None:

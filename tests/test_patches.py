@@ -204,3 +204,12 @@ def test_cmu_real_slide_patches(real_data, tmp_path):
     row = manifest.iloc[len(manifest) // 2]
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "cmu" / row.path)),
                                   slide.read_region((row.x, row.y), 0, (256, 256)))  # fmt: skip
+
+
+def test_a_changed_slide_is_another_dataset(toy, tmp_path):
+    path, xml, image = toy
+    out = tmp_path / "out"
+    P.extract_patches(path, out, annotations=xml, level=0, patch_size=128, show_progress=False)
+    write_pyramid(path, 255 - image, levels=2, tile=128)  # the slide file is regenerated
+    with pytest.raises(P.DatasetExistsError, match=r"differs in: slides"):
+        P.extract_patches(path, out, annotations=xml, level=0, patch_size=128, show_progress=False)

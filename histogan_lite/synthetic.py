@@ -199,7 +199,10 @@ def _value_noise(key: np.ndarray, xs: np.ndarray, ys: np.ndarray, lattice: float
     gx0, gy0 = ix0[:, :1], iy0[:, :1]
     gw, gh = int((ix0 - gx0).max()) + 2, int((iy0 - gy0).max()) + 2
     lat = _hash_u01(
-        key[:, None, None], gy0[:, :, None] + np.arange(gh)[None, :, None], gx0[:, :, None] + np.arange(gw)[None, None, :], k
+        key[:, None, None],
+        gy0[:, :, None] + np.arange(gh)[None, :, None],
+        gx0[:, :, None] + np.arange(gw)[None, None, :],
+        k,
     )
     n = np.arange(len(key))[:, None, None]
     ly, lx = (iy0 - gy0)[:, :, None], (ix0 - gx0)[:, None, :]
@@ -482,7 +485,8 @@ def _render(
     ch = np.full((nb, size, size), 0.1, np.float32) + 0.03 * noise[:, 0]
     ce = 0.3 + 0.06 * noise[:, 1]
     if any_tumour:
-        proj = (xs[:, None, :] * np.cos(fibre_angle)[:, None, None] + ys[:, :, None] * np.sin(fibre_angle)[:, None, None])
+        cos_f, sin_f = np.cos(fibre_angle)[:, None, None], np.sin(fibre_angle)[:, None, None]
+        proj = xs[:, None, :] * cos_f + ys[:, :, None] * sin_f
         warp = _value_noise(key, xs, ys, 9.0, 102) + 0.5 * _value_noise(key, xs, ys, 3.0, 103)
         fib = 0.5 + 0.5 * np.sin(2 * np.pi * proj / 3.0 + 9.0 * warp)
         stroma_e = (0.5 + 0.16 * fib).astype(np.float32)
@@ -672,9 +676,9 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
         nb = len(a)
         idx = np.arange(sl.start, sl.stop)
         key = _patch_key(seed, idx)
-        lumen = np.array(
-            [[float(t["lumen"]), t["lumen_cx"] * PATCH_FIELD_UM, t["lumen_cy"] * PATCH_FIELD_UM, t["lumen_r"] * PATCH_FIELD_UM] for t in a]
-        )
+        # lumen (has, centre x, centre y, radius) in um: the drawn fractions times the 64 um field
+        lumen = np.array([[float(t["lumen"]), t["lumen_cx"], t["lumen_cy"], t["lumen_r"]] for t in a])
+        lumen[:, 1:] *= PATCH_FIELD_UM
         stains = {
             "h": np.stack([t["h"] for t in a]),
             "e": np.stack([t["e"] for t in a]),
@@ -684,7 +688,10 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
             "contrast": np.array([t["contrast"] for t in a]),
         }
         noise = np.stack(
-            [np.random.default_rng([seed, int(i), 0xA015E]).standard_normal((2, size, size), dtype=np.float32) for i in idx]
+            [
+                np.random.default_rng([seed, int(i), 0xA015E]).standard_normal((2, size, size), dtype=np.float32)
+                for i in idx
+            ]
         )
         tumour = labels[sl].astype(np.float32)[:, None, None]
         zeros = np.zeros(nb)
@@ -1154,7 +1161,9 @@ def _demo_paths(folder: Path) -> DemoSlides:
     )
 
 
-def make_demo_slides(out_dir, seed: int = 0, size: str = "default", overwrite: bool = False, show_progress: bool = True):
+def make_demo_slides(
+    out_dir, seed: int = 0, size: str = "default", overwrite: bool = False, show_progress: bool = True
+) -> DemoSlides:
     """Write the demo slides into ``out_dir``: ``demo_tumor.tif`` + ``.xml`` + ``_mask.png``, ``demo_normal.tif``.
 
     Synthetic teaching data, not patient data; see :func:`make_demo_slide` for the file formats.

@@ -85,6 +85,17 @@ def measure(G, clf, n: int) -> dict:
     return out
 
 
+def fingerprint(G) -> dict:
+    """Numbers a test can recompute after loading: G(sample_z(4, seed=0)) (labels 0, 1, 0, 1 for a cDCGAN)."""
+    from histogan_lite.latent import sample_z
+
+    z = sample_z(4, seed=0)
+    with torch.no_grad():
+        x = G(z, torch.tensor([0, 1, 0, 1])) if G.n_classes else G(z)
+    return {"z_seed": 0, "n": 4, "labels": [0, 1, 0, 1] if G.n_classes else None,
+            "mean": float(x.mean()), "std": float(x.std()), "pixel_0_0": [float(v) for v in x[:, :, 0, 0].flatten()]}
+
+
 def hardware() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -174,6 +185,7 @@ def main(argv=None) -> int:
     metrics["classifier"] = "histogan_lite.evaluation CompactCNN (kind='cnn'), trained on real demo patches"
     metrics["classifier_real_accuracy"] = clf_acc
     meta["metrics"] = metrics
+    meta["fingerprint"] = fingerprint(shipped)
     save_generator(G, out, **meta)
 
     import pandas as pd
@@ -194,9 +206,10 @@ def main(argv=None) -> int:
                 f"Requirement: both classes, each >= 20 %: **{'met' if check else 'NOT met'}**.")
     stopped = ""
     if ckpt.step != cfg.steps:
-        stopped = (f"\n  The run was stopped by `--max-minutes` at step {ckpt.step} (its checkpoint); the same command "
-                   f"with `--steps {ckpt.step}` reproduces it exactly on a CPU, because every step's randomness is "
-                   f"derived from (seed, step) and the noise schedule is fixed by `--noise-anneal-steps`.\n")
+        stopped = (f"\n  This is the run's checkpoint at step {ckpt.step} of the {cfg.steps} it was given (the run "
+                   f"was stopped there by its `--max-minutes` limit or by hand). The same command with "
+                   f"`--steps {ckpt.step}` reproduces it exactly on a CPU: every step's randomness is derived "
+                   f"from (seed, step) and `--noise-anneal-steps` fixes the noise schedule.\n")
     card = CARD.format(
         name=args.name, title=("cDCGAN generator, 64x64, conditioned on negative / positive" if G.n_classes
                                else "DCGAN generator, 64x64, unconditional"),

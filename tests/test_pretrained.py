@@ -1,0 +1,61 @@
+"""The shipped checkpoints load offline, match their recorded fingerprints, and meet the issue's checks."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from histogan_lite import pretrained
+from histogan_lite.latent import sample_z
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name, n_classes", [("dcgan-64", 0), ("cdcgan-64", 2)])
+def test_load_generator_eval_cpu_and_fingerprint(name, n_classes):
+    G = pretrained.load_generator(name)
+    assert not G.training
+    assert next(G.parameters()).device.type == "cpu" and next(G.parameters()).dtype == torch.float32
+    assert (G.image_size, G.n_classes, G.latent_dim, G.width) == (64, n_classes, 100, 128)
+    info = pretrained.checkpoint_info(name)
+    fp = info["fingerprint"]
+    z = sample_z(4, seed=0)
+    with torch.no_grad():
+        x = G(z, torch.tensor(fp["labels"])) if n_classes else G(z)
+    assert x.shape == (4, 3, 64, 64) and float(x.min()) >= -1 and float(x.max()) <= 1
+    assert float(x.mean()) == pytest.approx(fp["mean"], abs=1e-5)
+    assert x[:, :, 0, 0].flatten().tolist() == pytest.approx(fp["pixel_0_0"], abs=1e-5)
+    with torch.no_grad():  # eval mode: the same z gives the same image alone or in a batch
+        alone = G(z[1:2], torch.tensor([fp["labels"][1]])) if n_classes else G(z[1:2])
+    torch.testing.assert_close(alone, x[1:2], atol=1e-5, rtol=0)
+
+
+def test_model_cards_record_the_run_and_meet_the_quality_checks():
+    d = pretrained.checkpoint_info("dcgan-64")
+    c = pretrained.checkpoint_info("cdcgan-64")
+    for info in (d, c):
+        assert info["command"].startswith("python -m histogan_lite.train ")
+        assert f"--seed {info['seed']}" in info["command"]
+        assert info["steps"] > 0 and info["wall_seconds"] > 0 and info["dtype"] == "float16"
+    assert c["metrics"]["class_agreement"] >= 0.90
+    assert min(d["metrics"]["fraction_negative"], d["metrics"]["fraction_positive"]) >= 0.20
+    card = pretrained.model_card("cdcgan-64")
+    assert c["command"] in card and f"**{c['steps']}**" in card and "not patient data" in card
+    assert "Requirement: >= 90 % overall: **met**" in card
+    assert "each >= 20 %: **met**" in pretrained.model_card("dcgan-64")
+
+
+def test_shipped_files_fit_the_size_budget():
+    files = list(pretrained.CHECKPOINT_DIR.glob("*"))
+    assert {f.name for f in files} >= {f"{n}.{ext}" for n in ("dcgan-64", "cdcgan-64") for ext in ("safetensors", "json", "md")}
+    assert sum(f.stat().st_size for f in files) <= 25 * 2**20
+    assert pretrained.available() == ["cdcgan-64", "dcgan-64"]
+
+
+def test_unknown_name_and_missing_file(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="unknown pretrained generator 'dcgan-256'; available: cdcgan-64, dcgan-64"):
+        pretrained.load_generator("dcgan-256")
+    monkeypatch.setattr(pretrained, "CHECKPOINT_DIR", Path(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"dcgan-64\.safetensors is missing"):
+        pretrained.load_generator("dcgan-64")

@@ -106,6 +106,7 @@ class _TiffTiles:
                     self.pages[k] = page
                     break
         self.cache: dict = {}
+        self.checked: set[int] = set()
 
     def close(self):
         self.tif.close()
@@ -315,24 +316,26 @@ class Slide:
             self._tiles = False
             if self.properties.get("openslide.vendor") in ("generic-tiff", "aperio"):
                 try:
-                    tiles = _TiffTiles(self.path, self.level_dimensions)
+                    self._tiles = _TiffTiles(self.path, self.level_dimensions)
                 except Exception:  # not readable by tifffile: OpenSlide only
-                    tiles = None
-                if tiles is not None:
-                    ok = {}
-                    for k, page in tiles.pages.items():
-                        # self-check: the first tile decodes to OpenSlide's exact pixels
-                        w, h = min(page.tilewidth, page.imagewidth), min(page.tilelength, page.imagelength)
-                        try:
-                            ok[k] = np.array_equal(tiles.read(k, 0, 0, w, h), self.read_region((0, 0), k, (w, h)))
-                        except Exception:
-                            ok[k] = False
-                    tiles.pages = {k: p for k, p in tiles.pages.items() if ok[k]}
-                    tiles.cache.clear()
-                    self._tiles = tiles if tiles.pages else False
-        if self._tiles and level in self._tiles.pages:
-            return self._tiles
-        return None
+                    self._tiles = False
+        tiles = self._tiles
+        if not tiles or level not in tiles.pages:
+            return None
+        if level not in tiles.checked:
+            # self-check, once per level: the first tile decodes to OpenSlide's exact pixels
+            page = tiles.pages[level]
+            w, h = min(page.tilewidth, page.imagewidth), min(page.tilelength, page.imagelength)
+            try:
+                ok = np.array_equal(tiles.read(level, 0, 0, w, h), self.read_region((0, 0), level, (w, h)))
+            except Exception:
+                ok = False
+            tiles.checked.add(level)
+            if not ok:
+                del tiles.pages[level]
+                tiles.cache.clear()
+                return None
+        return tiles
 
     def read_block(self, level: int, u: int, v: int, width: int, height: int) -> np.ndarray:
         """Read a rectangle given in **level-k** pixel coordinates (level-aligned).

@@ -153,3 +153,14 @@ def test_cmu_read_block_equals_read_region(real_data):
     slide = Slide(real_data / "slides" / "cmu-1-small-region.svs")
     for u, v in [(1000, 1500), (2100, 2900), (0, 0)]:
         np.testing.assert_array_equal(slide.read_block(0, u, v, 300, 300), slide.read_region((u, v), 0, (300, 300)))
+
+
+def test_tile_path_falls_back_when_self_check_fails(tmp_path, monkeypatch):
+    from histogan_lite import slides as S
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    slide = Slide(write_pyramid(tmp_path / "s.tif", image, levels=1))
+    monkeypatch.setattr(S._TiffTiles, "read", lambda self, *a: np.zeros((a[4], a[3], 3), np.uint8))
+    assert slide._tile_reader(0) is None  # decoded tiles disagree with OpenSlide: not used
+    np.testing.assert_array_equal(slide.read_block(0, 10, 20, 30, 40), image[20:60, 10:40])

@@ -260,3 +260,15 @@ def test_cli_trains_and_reports_errors(data, tmp_path, capsys):
     args[args.index("--out") + 1] = str(tmp_path / "run2")
     assert cli_main(args + ["--model", "cdcgan"]) == 1
     assert "the cDCGAN needs class labels" in capsys.readouterr().err
+
+
+def test_generator_loss_gradients_saturating_vs_non_saturating():
+    # d/da log(1 - sigmoid(a)) = -sigmoid(a);  d/da -log sigmoid(a) = -(1 - sigmoid(a))
+    p = torch.tensor([0.01, 0.5, 0.9])
+    for kind, expected in (("saturating", -p), ("non-saturating", -(1 - p))):
+        a = torch.logit(p).requires_grad_(True)
+        (g,) = torch.autograd.grad(training.generator_loss(a, kind) * 3, a)
+        torch.testing.assert_close(g, expected, atol=1e-6, rtol=0)
+    assert float(training.discriminator_loss(torch.zeros(2), torch.zeros(2))) == pytest.approx(2 * math.log(2))
+    with pytest.raises(ValueError, match="kind must be 'non-saturating'"):
+        training.generator_loss(torch.zeros(1), "wasserstein")

@@ -361,11 +361,18 @@ def _save_png(path: Path, image: np.ndarray, compress_level: int) -> None:
         Image.fromarray(image).save(tmp, format="PNG", compress_level=compress_level)
 
 
+_WORKER_SLIDES: dict[str, Slide] = {}
+
+
 def _extract_block(task: dict) -> tuple[str, int]:
     """Worker: read one block, write its PNGs (skipping ones already there), then its part file."""
     out = Path(task["out"])
     rows = task["rows"]
     slide: Slide = task["slide"]
+    if task.get("in_worker"):
+        # one open slide per worker process and file (tasks arrive pickled, without OpenSlide
+        # handles); the pool, and so this cache, lives for one extract_patches call
+        slide = _WORKER_SLIDES.setdefault(str(slide.path), slide)
     written = 0
     for idx, image in read_patches(slide, task["level"], rows):
         path = out / rows.at[idx, "path"]
@@ -560,6 +567,8 @@ def extract_patches(
             import multiprocessing as mp
 
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            for t in tasks:
+                t["in_worker"] = True
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 futures = {pool.submit(_extract_block, t): len(t["rows"]) for t in tasks}
                 for fut in as_completed(futures):

@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "7"
+GENERATOR_VERSION = "8"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -869,9 +869,9 @@ def _fill_polygon(verts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         if len(r):
             rows.append(r)
             xs.append(a + (r + 0.5 - b) * (c - a) / (d - b))
-    out = np.zeros((h, w + 1), np.int32)
+    out = np.zeros((h, w), bool)
     if not rows:
-        return out[:, :w].astype(bool)
+        return out
     rows, xs = np.concatenate(rows), np.concatenate(xs)
     order = np.lexsort((xs, rows))
     rows, xs = rows[order], xs[order]
@@ -879,9 +879,9 @@ def _fill_polygon(verts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     assert np.array_equal(starts, ends), "polygon edges must cross each row an even number of times"
     c0 = np.clip(np.ceil(xs[0::2] - 0.5), 0, w).astype(np.int64)  # first column whose centre >= x_in
     c1 = np.clip(np.ceil(xs[1::2] - 0.5), 0, w).astype(np.int64)  # first column whose centre >= x_out
-    np.add.at(out, (starts, c0), 1)
-    np.add.at(out, (starts, c1), -1)
-    return np.cumsum(out, axis=1)[:, :w] > 0
+    for r, a, b in zip(starts.tolist(), c0.tolist(), c1.tolist()):
+        out[r, a:b] = True
+    return out
 
 
 def _raster(polys: list, shape: tuple[int, int], downsample: float) -> np.ndarray:
@@ -918,20 +918,22 @@ def label_mask(layout: dict, downsample: float = MASK_DOWNSAMPLE) -> np.ndarray:
 
 def _downsample2(img: np.ndarray) -> np.ndarray:
     """2 x 2 mean of a uint8 (H, W, 3) image with even H and W."""
-    a = img.astype(np.uint16)
-    s = a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2] + 2
-    return (s >> 2).astype(np.uint8)
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).reduce(2))  # box filter, rounded
 
 
 def _upsample2(img: np.ndarray) -> np.ndarray:
-    """Bilinear 2x upsampling (half-pixel centres, edges clamped) of a uint8 (H, W, 3) image."""
+    """Bilinear 2x upsampling (half-pixel centres, edges clamped) of a uint8 (H, W, 3) image.
+
+    torch's uint8 bilinear kernel (within one grey level of float interpolation, ~10x faster).
+    """
     import torch
     import torch.nn.functional as F
 
-    # channels-last memory: the numpy (H, W, 3) layout, no copies on the way in or out
-    t = torch.from_numpy(img).permute(2, 0, 1)[None].float().contiguous(memory_format=torch.channels_last)
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
     up = F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
-    return up.round_().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    return up[0].permute(1, 2, 0).numpy()
 
 
 def _slide_stains(seed: int, kind: str) -> dict:
@@ -996,7 +998,7 @@ def _render_band(key, stains, tissue_r, tumour_r, y0_px, width, noise_bank, batc
             w = min(rs, ww - c)
             band_r[:, c : c + w] = im[:, 1 : 1 + w]  # a skipped neighbour tile is glass up to its edge
     up = _upsample2(band_r)
-    return up[2 : 2 + 2 * rs]
+    return np.ascontiguousarray(up[2 : 2 + 2 * rs])
 
 
 def make_demo_slide(

@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--g-steps", type=int, default=2, help="generator updates per discriminator update (paper: 2)")
     p.add_argument("--real-label", type=float, default=0.9, help="one-sided label smoothing target (1.0: off)")
     p.add_argument("--instance-noise", type=float, default=0.1, help="std of the noise on D's inputs at step 0 (0: off)")
-    p.add_argument("--noise-anneal-steps", type=int, help="step at which the instance noise reaches 0 (default: --steps)")
+    p.add_argument("--noise-anneal-steps", type=int,
+                   help="step at which the instance noise reaches 0 (default: --steps); with --resume it "
+                        "replaces the checkpoint's schedule from the resumed step on")
     p.add_argument("--sample-every", type=int, default=500, help="save a fixed-z sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps")
     p.add_argument("--n-demo", type=int, default=8000, help="number of demo patches (--data demo)")

@@ -855,7 +855,9 @@ def train(
         out: folder for ``checkpoint.safetensors/.json``, ``log.csv`` and ``samples/step_XXXXXX.png``;
             None keeps everything in memory (book chapters).
         resume: continue from ``out/checkpoint`` exactly (weights, optimizers, step, log). The
-            checkpoint's configuration is used; only ``steps`` may be raised.
+            checkpoint's configuration is used; only ``steps`` may be raised, and a
+            ``noise_anneal_steps`` given in ``config`` (not None) replaces the instance-noise schedule
+            from the resumed step on.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``... Under torchrun each process uses its local GPU.
         show_progress: show a tqdm bar (rank 0 only).
         callback: called after every step as ``callback(step, metrics)`` (for live plots).
@@ -889,7 +891,10 @@ def train(
         ckpt = Checkpoint.load(ckpt_path)
         steps = config.steps
         old = ckpt.config.to_dict()
-        config = TrainConfig.from_dict({**old, "steps": max(steps, ckpt.config.steps)})
+        changes = {"steps": max(steps, ckpt.config.steps)}
+        if config.noise_anneal_steps is not None:  # an explicit new noise schedule applies from here on
+            changes["noise_anneal_steps"] = config.noise_anneal_steps
+        config = TrainConfig.from_dict({**old, **changes})
         start = ckpt.step
 
     # resolve the annealing horizon once so a resumed run with more steps keeps the same schedule

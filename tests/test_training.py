@@ -272,3 +272,11 @@ def test_generator_loss_gradients_saturating_vs_non_saturating():
     assert float(training.discriminator_loss(torch.zeros(2), torch.zeros(2))) == pytest.approx(2 * math.log(2))
     with pytest.raises(ValueError, match="kind must be 'non-saturating'"):
         training.generator_loss(torch.zeros(1), "wasserstein")
+
+
+def test_resume_can_shorten_the_noise_schedule(data, tmp_path):
+    train(tiny(steps=2, noise_anneal_steps=100, instance_noise=0.1), data, out=tmp_path, device="cpu", show_progress=False)
+    r = train(tiny(steps=4, noise_anneal_steps=4, instance_noise=0.1), data, out=tmp_path, resume=True, device="cpu",
+              show_progress=False)
+    assert r.history.noise_std.round(6).tolist() == [0.1, 0.099, 0.05, 0.025]
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["config"]["noise_anneal_steps"] == 4

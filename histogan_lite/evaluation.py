@@ -247,6 +247,10 @@ class _InceptionClassifier(nn.Module):
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        if getattr(self.net, "transform_input", False):
+            # torchvision's ImageNet weights (ported from TensorFlow) expect (x - 0.5) / 0.5, i.e. [-1, 1]:
+            # what Inception3.forward's _transform_input makes of ImageNet-normalised input
+            return x
         return ((x + 1) / 2 - self.mean) / self.std
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

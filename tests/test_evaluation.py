@@ -380,6 +380,11 @@ def test_kid_fid_on_images_and_mismatched_sizes(blob_model):
         ev.kid(blob_model, x, blob_task(2, seed=0, size=64)[0])
     with pytest.raises(ValueError, match="'inception'"):
         ev.kid("resnet", x, x)
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"histogan-lite\[inception\]"):
+            ev.fid("inception", x, x)
 
 
 def test_nucleus_mask_on_demo_positives_and_exact_disc():

@@ -8,8 +8,8 @@ tumour morphology?).
 
 What the two classes stand for
 ------------------------------
-* **negative (label 0), lymph node**: dense, small (radius 2.8-3.6 um), round, uniformly dark
-  lymphocyte nuclei with scant cytoplasm on a pale eosin background; a few spindle-shaped nuclei.
+* **negative (label 0), lymph node**: dense, small (radius 2.9-3.5 um), round, uniformly dark
+  lymphocyte nuclei with scant cytoplasm on a pale eosin background.
 * **positive (label 1), metastatic breast carcinoma**: cohesive clusters of large (radius 4.5-6.5 um),
   irregular, pleomorphic nuclei, pale and vesicular (chromatin along the nuclear rim) with a dark
   nucleolus, each inside abundant pink cytoplasm with faint cell borders; clusters separated from pink
@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "8"
+GENERATOR_VERSION = "9"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -471,7 +471,7 @@ def _render(
     out_of_lumen = ~has_l[:, None, None] | (dl_c > lumen[:, 3, None, None] + 2.0)
     p_lym = (1 - t_c) * 0.93 + t_c * (1 - cl_c) * 0.2
     lym_present = (lym.u_presence < p_lym) & out_of_lumen & (tis_c > 0.5)
-    spindle = lym.spindle_u < (1 - t_c) * 0.04 + t_c * 0.45
+    spindle = lym.spindle_u < t_c * 0.45  # fibroblast-like spindle nuclei in tumour stroma
     lym.make_spindles(spindle, aligned=t_c)
     lr = lym.render_nearest(lym_present, xs, ys)
     counted = lym_present & lym.inside(x0, y0, size / px_per_um)

@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--encoder-steps", type=int, default=600, help="encoder training steps")
     parser.add_argument("--n", type=int, default=16, help="targets per kind")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="a training checkpoint (.safetensors) instead of the shipped dcgan-64")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -48,8 +49,14 @@ def main(argv=None) -> int:
     from histogan_lite.utils import images_to_tensor
 
     try:
-        generator = pretrained.load_generator("dcgan-64", device="cpu")
-        which = "shipped `dcgan-64`"
+        if args.checkpoint:
+            from histogan_lite.training import load_generator_checkpoint
+
+            generator = load_generator_checkpoint(args.checkpoint, device="cpu")
+            which = f"DCGAN checkpoint `{Path(args.checkpoint).name}`"
+        else:
+            generator = pretrained.load_generator("dcgan-64", device="cpu")
+            which = "shipped `dcgan-64`"
     except FileNotFoundError:
         from histogan_lite.models import Generator
 

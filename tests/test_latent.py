@@ -388,3 +388,22 @@ def test_fit_lumen_detector_separates_discs_from_none():
     assert det.predict(imgs).tolist() == truth
     with pytest.raises(ValueError, match="both"):
         L.fit_lumen_detector(imgs, [True] * 6)
+
+
+def test_class_inversion_on_shipped_cdcgan_flips_the_classifier():
+    """Issue check: class inversion flips a classifier trained on real demo patches in >= 80 % of cases."""
+    evaluation = pytest.importorskip("histogan_lite.evaluation")
+    from histogan_lite.synthetic import make_patches
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    generator = _shipped("cdcgan-64")
+    images, truth = make_patches(256, size=64, seed=123)
+    clf = evaluation.train_classifier(images, truth.label.values, epochs=2, width=8, seed=0, device="cpu",
+                                      show_progress=False)
+    z = L.sample_z(64, seed=int.from_bytes(os.urandom(4), "little") % 2**31)
+    flips = []
+    for label in (0, 1):
+        labels = torch.full((64,), label)
+        flips.append(evaluation.predict(clf, L.invert_class(generator, z, labels)) == 1 - label)
+    rate = float(np.concatenate(flips).mean())
+    assert rate >= 0.8, f"class inversion flipped the classifier in {rate:.0%} of cases"

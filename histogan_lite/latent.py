@@ -885,7 +885,7 @@ def interpolate(z1: torch.Tensor, z2: torch.Tensor, n: int, method: str = "linea
     Args:
         z1, z2: float ``(latent_dim,)`` (or ``(1, latent_dim)``) start and end points.
         n: number of points (>= 2), endpoints included.
-        method: ``"linear"`` or ``"spherical"``.
+        method: ``"linear"`` or ``"spherical"`` (alias ``"slerp"``).
 
     Returns:
         float32 ``(n, latent_dim)``; row 0 is exactly z1 and row ``n - 1`` exactly z2.
@@ -899,8 +899,8 @@ def interpolate(z1: torch.Tensor, z2: torch.Tensor, n: int, method: str = "linea
         raise ValueError(f"z1 and z2 must be single vectors of the same size, got {tuple(z1.shape)} and {tuple(z2.shape)}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (endpoints included), got {n!r}")
-    if method not in ("linear", "spherical"):
-        raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}")
+    if method not in ("linear", "spherical", "slerp"):
+        raise ValueError(f"method must be 'linear' or 'spherical' (alias 'slerp'), got {method!r}")
     out = _path(a, b, torch.linspace(0.0, 1.0, n)[:, None], method)
     out[0], out[-1] = a, b  # exact endpoints, whatever the rounding
     return out
@@ -939,8 +939,8 @@ def interpolate_at(z1: torch.Tensor, z2: torch.Tensor, t: float, method: str = "
         raise ValueError(f"z1 and z2 must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if not 0.0 <= float(t) <= 1.0:
         raise ValueError(f"t must lie in [0, 1], got {t!r}")
-    if method not in ("linear", "spherical"):
-        raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}")
+    if method not in ("linear", "spherical", "slerp"):
+        raise ValueError(f"method must be 'linear' or 'spherical' (alias 'slerp'), got {method!r}")
     if float(t) == 0.0:
         return a.clone()
     if float(t) == 1.0:

@@ -292,6 +292,7 @@ def test_spherical_interpolation_keeps_the_norm():
     z2 = z2 / z2.norm() * z1.norm()
     norms = L.interpolate(z1, z2, 9, method="spherical").norm(dim=1)
     assert torch.allclose(norms, z1.norm().expand(9), atol=1e-4)
+    assert torch.equal(L.interpolate(z1, z2, 9, method="slerp"), L.interpolate(z1, z2, 9, method="spherical"))
     assert float(L.interpolate(z1, z2, 9).norm(dim=1)[4]) < 0.85 * float(z1.norm())  # linear dips inside
     # lengths change linearly between different norms
     p = L.interpolate(e1, 3 * e2, 5, method="spherical")

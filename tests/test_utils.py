@@ -122,6 +122,9 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
     utils.atomic_write_text(target, "new")
     assert target.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~umask, "usual permissions, not mkstemp's 0600"
     with pytest.raises(FileExistsError, match="out.txt"):
         utils.atomic_write_text(target, "again", overwrite=False)
     assert target.read_text() == "new"

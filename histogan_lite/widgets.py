@@ -4,12 +4,13 @@ A slider regenerates an image as one number changes: the interpolation weight la
 between the cDCGAN's two classes, or the strength of an attribute vector (paper 3.2.2-3.2.4).
 
 ipywidgets need a running kernel, which the HTML book does not have. So every slider also renders a
-fixed set of frames and embeds them as base64 PNGs in a small HTML block with a range input and one
-inline ``oninput`` handler (no external JavaScript, no CDN): moving it shows another frame, with or
-without a kernel. The block is a ``<div class="histogan-slider">`` with ``data-n-frames``, ``data-index``
-and ``data-labels`` attributes, its frames ``<img class="histogan-slider-frame" data-index="k">``, the
-input ``<input class="histogan-slider-input" type="range">`` and the readout
-``<span class="histogan-slider-value">`` (browser tests rely on these names).
+fixed set of frames and embeds them as base64 PNG data URIs in a small HTML block with a range input and
+one inline ``oninput`` handler (no external JavaScript, no CDN): moving it swaps the image's ``src`` to
+another frame, with or without a kernel. The block is a ``<div class="histogan-slider">`` with
+``data-n-frames``, ``data-index`` (the frame shown), ``data-labels`` and ``data-frames`` (JSON lists of the
+readouts and of the frames' data URIs); inside it one ``<img class="histogan-slider-frame">``, the input
+``<input class="histogan-slider-input" type="range">`` and the readout ``<span class="histogan-slider-value">``
+(browser tests rely on these names).
 
 Headless runs (``histogan_lite.utils.is_headless()``: CI, papermill, the book build) never create
 ipywidgets, so nothing waits for a front end and no widget state is stored in the notebook.
@@ -43,9 +44,8 @@ __all__ = [
 ]
 
 _ONINPUT = (
-    "var c=this.closest('.histogan-slider'),i=+this.value,"
-    "f=c.querySelectorAll('.histogan-slider-frame');"
-    "for(var k=0;k<f.length;k++){f[k].style.display=(+f[k].getAttribute('data-index')===i)?'block':'none';}"
+    "var c=this.closest('.histogan-slider'),i=+this.value;"
+    "c.querySelector('.histogan-slider-frame').src=JSON.parse(c.getAttribute('data-frames'))[i];"
     "c.setAttribute('data-index',i);"
     "c.querySelector('.histogan-slider-value').textContent=JSON.parse(c.getAttribute('data-labels'))[i];"
 )
@@ -104,10 +104,10 @@ def frames_html(
         name: what the slider moves, for the input's accessible label.
         initial: index of the frame shown first.
         scale: display magnification (pixels are drawn as blocks, not blurred).
-        alt: alt text of the frames (the readout is appended).
+        alt: alt text of the image.
 
     Returns:
-        An HTML string: ``<div class="histogan-slider" ...>`` (see the module docstring for its parts).
+        An HTML string: ``<div class="histogan-slider" ...>`` with one ``<img>`` (see the module docstring).
 
     Raises:
         ValueError: if there are no frames, labels and frames differ in number, frames differ in size,
@@ -125,21 +125,19 @@ def frames_html(
     h, w = images[0].shape[:2]
     uid = uuid.uuid4().hex[:12]
     labels = [str(s) for s in labels]
+    uris = ["data:image/png;base64," + base64.b64encode(png_bytes(im)).decode("ascii") for im in images]
     parts = [
         f'<div class="histogan-slider" id="histogan-slider-{uid}" data-n-frames="{len(images)}" '
         f'data-index="{initial}" data-labels="{html.escape(json.dumps(labels), quote=True)}" '
+        f'data-frames="{html.escape(json.dumps(uris), quote=True)}" '
         'style="display:inline-block;font-family:sans-serif;font-size:13px;margin:4px 0">'
     ]
     if title:
         parts.append(f'<div class="histogan-slider-title" style="font-weight:bold;margin-bottom:4px">{html.escape(title)}</div>')
-    for k, im in enumerate(images):
-        data = base64.b64encode(png_bytes(im)).decode("ascii")
-        shown = "block" if k == initial else "none"
-        parts.append(
-            f'<img class="histogan-slider-frame" data-index="{k}" src="data:image/png;base64,{data}" '
-            f'alt="{html.escape(alt)}, {html.escape(labels[k])}" width="{round(w * scale)}" height="{round(h * scale)}" '
-            f'style="display:{shown};image-rendering:pixelated">'
-        )
+    parts.append(
+        f'<img class="histogan-slider-frame" src="{uris[initial]}" alt="{html.escape(alt)}" '
+        f'width="{round(w * scale)}" height="{round(h * scale)}" style="display:block;image-rendering:pixelated">'
+    )
     parts.append(
         f'<div style="margin-top:4px"><input class="histogan-slider-input" type="range" min="0" '
         f'max="{len(images) - 1}" step="1" value="{initial}" aria-label="{html.escape(name)}" '

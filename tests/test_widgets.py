@@ -33,9 +33,17 @@ def cdcgan():
     return Generator(64, 2, width=32).eval()
 
 
+def _attr(text: str, name: str):
+    return json.loads(html.unescape(re.search(rf'{name}="([^"]*)"', text).group(1)))
+
+
+def _decode(uri: str) -> np.ndarray:
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+
+
 def _frames(text: str) -> list[np.ndarray]:
-    srcs = re.findall(r'<img class="histogan-slider-frame" data-index="\d+" src="data:image/png;base64,([^"]+)"', text)
-    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(s))).convert("RGB")) for s in srcs]
+    return [_decode(u) for u in _attr(text, "data-frames")]
 
 
 def _solid(value: int, w: int = 4) -> np.ndarray:
@@ -47,13 +55,14 @@ def test_frames_html_structure_and_pixels():
     text = W.frames_html(frames, ["a", "b", "c <d>"], title="T", name="lambda", initial=1, scale=2)
     assert text.startswith('<div class="histogan-slider" id="histogan-slider-')
     assert 'data-n-frames="3"' in text and 'data-index="1"' in text
-    labels = json.loads(html.unescape(re.search(r'data-labels="([^"]*)"', text).group(1)))
-    assert labels == ["a", "b", "c <d>"]
+    assert _attr(text, "data-labels") == ["a", "b", "c <d>"]
     decoded = _frames(text)
     assert len(decoded) == 3 and all(np.array_equal(d, f) for d, f in zip(decoded, frames))  # PNG is lossless
-    shown = re.findall(r'data-index="(\d)" src=[^>]*style="display:(\w+)', text)
-    assert shown == [("0", "none"), ("1", "block"), ("2", "none")]
-    assert 'width="8" height="6"' in text  # scale 2 of a 4 x 3 frame
+    imgs = re.findall(r"<img [^>]*>", text)
+    assert len(imgs) == 1, "one image whose src the slider swaps"
+    src = re.search(r'<img class="histogan-slider-frame" src="([^"]+)"', text).group(1)
+    assert np.array_equal(_decode(src), frames[1])  # the initial frame is shown
+    assert 'width="8" height="6"' in imgs[0]  # scale 2 of a 4 x 3 frame
     assert re.search(r'<input class="histogan-slider-input" type="range" min="0" max="2" step="1" value="1"', text)
     assert '<span class="histogan-slider-value">b</span>' in text
     assert "<script" not in text and "http" not in text.replace("histogan", "")  # nothing external
@@ -76,20 +85,21 @@ def test_static_slider_script_shows_the_chosen_frame():
     text = W.frames_html([_solid(0), _solid(1), _solid(2)], ["x0", "x1", "x2"])
     handler = html.unescape(re.search(r'oninput="([^"]*)"', text).group(1))
     labels = html.unescape(re.search(r'data-labels="([^"]*)"', text).group(1))
+    frames = html.unescape(re.search(r'data-frames="([^"]*)"', text).group(1))
     script = f"""
-    const frames = [0, 1, 2].map(i => ({{style: {{display: i === 0 ? 'block' : 'none'}},
-                                        getAttribute: () => String(i)}}));
-    const attrs = {{'data-labels': {json.dumps(labels)}, 'data-index': '0'}};
+    const img = {{src: 'initial'}};
     const value = {{textContent: 'x0'}};
-    const box = {{querySelectorAll: () => frames, querySelector: () => value,
+    const attrs = {{'data-labels': {json.dumps(labels)}, 'data-frames': {json.dumps(frames)}, 'data-index': '0'}};
+    const box = {{querySelector: sel => sel === '.histogan-slider-frame' ? img : value,
                  getAttribute: k => attrs[k], setAttribute: (k, v) => {{ attrs[k] = String(v); }}}};
     const input = {{value: '2', closest: () => box}};
     (function () {{ {handler} }}).call(input);
-    console.log(JSON.stringify([frames.map(f => f.style.display), attrs['data-index'], value.textContent]));
+    console.log(JSON.stringify([img.src, attrs['data-index'], value.textContent]));
     """
     out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [["none", "none", "block"], "2", "x2"]
+    src, index, readout = json.loads(out.stdout)
+    assert np.array_equal(_decode(src), _solid(2)) and (index, readout) == ("2", "x2")
 
 
 def test_headless_slider_builds_no_widget(dcgan, monkeypatch):
@@ -101,7 +111,7 @@ def test_headless_slider_builds_no_widget(dcgan, monkeypatch):
     # first and last frames are G(z1) and G(z2)
     assert np.array_equal(s.frames[0], tensor_to_images(L.generate(dcgan, z1))[0])
     assert np.array_equal(s.frames[-1], tensor_to_images(L.generate(dcgan, z2))[0])
-    assert s._repr_html_() == s.html and s.html.count('class="histogan-slider-frame"') == 4
+    assert s._repr_html_() == s.html and len(_attr(s.html, "data-frames")) == 4
     assert [np.array_equal(d, f) for d, f in zip(_frames(s.html), s.frames)] == [True] * 4
 
 

@@ -164,7 +164,9 @@ def main(argv=None) -> int:
             f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.0f} | {r[6]:.0f} | {r[7]:.1f}x | {r[8]:.1f}x "
             f"| {r[9]:.0f} | {r[10]:.0f} |"
         )
-    lines += ["", f"Measured with Python {platform.python_version()} on {os.cpu_count()} CPU cores.", ""]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    lines += ["", f"Measured with Python {platform.python_version()} on {os.cpu_count()} CPU cores; load average "
+              f"at the end (1, 5, 15 min): {load} (other jobs on the machine slow both ways alike).", ""]
     text = "\n".join(lines)
     print(text)
     (HERE / "results").mkdir(exist_ok=True)

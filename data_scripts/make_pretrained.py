@@ -33,7 +33,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="training output folder (holds checkpoint.safetensors/.json)")
     p.add_argument("--name", choices=["dcgan-64", "cdcgan-64"], required=True)
-    p.add_argument("--command", required=True, help="the exact training command that produced the run")
+    p.add_argument("--command", required=True, action="append",
+                   help="an exact training command that produced the run; repeat it, in order, for a run that "
+                        "was continued with --resume")
+    p.add_argument("--how", default="",
+                   help="how the run ended, for the card (e.g. 'the first command was stopped after its "
+                        "step-750 checkpoint')")
     p.add_argument("--out-dir", type=Path, default=ROOT / "histogan_lite" / "checkpoints")
     p.add_argument("--n-eval", type=int, default=2000, help="generated samples to classify")
     p.add_argument("--n-classifier", type=int, default=4000, help="real demo patches to train the classifier on")
@@ -132,7 +137,7 @@ CARD = """# Model card: `{name}`
   target 0.9), eq. (4) for G, instance noise std 0.1 annealed linearly to 0 at step {anneal}, two G updates
   per D update.
 - Steps: **{steps}** (one D update + two G updates each); seed {seed}.
-- Command (run from the repository root):
+- Command(s), run in this order from the repository root:
 
   ```
   {command}
@@ -169,7 +174,8 @@ def main(argv=None) -> int:
     cfg = ckpt.config
     meta = {
         "name": args.name,
-        "command": args.command,
+        "command": " && ".join(args.command),
+        "commands": args.command,
         "steps": ckpt.step,
         "seed": cfg.seed,
         "data": "demo (histogan_lite.synthetic.make_patches, synthetic teaching data)",
@@ -204,19 +210,20 @@ def main(argv=None) -> int:
         text = (f"| classified as | share of samples |\n|---|---|\n"
                 f"| negative | {metrics['fraction_negative']:.1%} |\n| positive | {metrics['fraction_positive']:.1%} |\n\n"
                 f"Requirement: both classes, each >= 20 %: **{'met' if check else 'NOT met'}**.")
-    stopped = ""
+    stopped = f"\n  {args.how}\n" if args.how else ""
     if ckpt.step != cfg.steps:
-        stopped = (f"\n  This is the run's checkpoint at step {ckpt.step} of the {cfg.steps} it was given (the run "
-                   f"was stopped there by its `--max-minutes` limit or by hand). The same command with "
-                   f"`--steps {ckpt.step}` reproduces it exactly on a CPU: every step's randomness is derived "
-                   f"from (seed, step) and `--noise-anneal-steps` fixes the noise schedule.\n")
+        stopped += (f"\n  The shipped weights are the run's checkpoint at step {ckpt.step} of the {cfg.steps} the last "
+                    f"command allowed (stopped by its `--max-minutes` limit). Giving each command `--steps` equal to "
+                    f"the step its checkpoint reached reproduces the weights exactly on a CPU: every step's "
+                    f"randomness is derived from (seed, step), and `--noise-anneal-steps` fixes the noise "
+                    f"schedule (with `--resume` it replaces the schedule from the resumed step on).\n")
     card = CARD.format(
         name=args.name, title=("cDCGAN generator, 64x64, conditioned on negative / positive" if G.n_classes
                                else "DCGAN generator, 64x64, unconditional"),
         arch="cDCGAN" if G.n_classes else "DCGAN",
         cond=" concatenated with the one-hot class (0 negative, 1 positive)" if G.n_classes else "",
         params=sum(p.numel() for p in G.parameters()), size_kb=out.stat().st_size / 1024,
-        n_demo=8000, seed=cfg.seed, anneal=cfg.noise_anneal_steps, steps=ckpt.step, command=args.command,
+        n_demo=8000, seed=cfg.seed, anneal=cfg.noise_anneal_steps, steps=ckpt.step, command="\n  ".join(args.command),
         stopped=stopped, wall_min=(ckpt.meta.get("wall_seconds") or 0) / 60, hardware=meta["hardware"],
         torch=torch.__version__, loss_d=last["loss_d"], loss_g=last["loss_g"], d_real=last["d_real"],
         d_fake=last["d_fake"], n_clf=args.n_classifier, clf_acc=clf_acc, n_eval=args.n_eval,

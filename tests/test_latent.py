@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from histogan_lite import images_to_tensor
 from histogan_lite import latent as L
 from histogan_lite.models import Generator
 
@@ -408,3 +409,17 @@ def test_class_inversion_on_shipped_cdcgan_flips_the_classifier():
         flips.append(evaluation.predict(clf, L.invert_class(generator, z, labels)) == 1 - label)
     rate = float(np.concatenate(flips).mean())
     assert rate >= 0.8, f"class inversion flipped the classifier in {rate:.0%} of cases"
+
+
+def test_reverse_search_on_a_real_h_and_e_tile(real_data, dcgan):
+    from PIL import Image
+
+    tile = np.asarray(Image.open(real_data / "tiles" / "tissue-level0-4302-10273-4814-10785.png"))
+    assert tile.shape == (512, 512, 4)  # RGBA as shipped
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        L.reverse_search(dcgan, tile[None, :64, :64], steps=1, progress=False)  # the alpha channel is refused
+    crops = np.stack([tile[:64, :64, :3], tile[64:128, 64:128, :3]])
+    res = L.reverse_search(dcgan, crops, steps=20, restarts=1, patience=None, seed=0, progress=False)
+    assert res.psnr.shape == (2,) and bool(torch.isfinite(res.psnr).all())
+    assert bool((res.psnr_history[-1] >= res.psnr_history[0]).all())
+    assert torch.allclose(res.psnr, L.psnr(res.images, images_to_tensor(crops)), atol=1e-3)

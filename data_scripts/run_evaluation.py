@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="reuse the parts an earlier run of OUT finished")
     p.add_argument("--overwrite", action="store_true", help="recompute everything and replace OUT's files")
+    p.add_argument("--note", default="", help="a provenance note written under the report's title")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -172,7 +173,7 @@ def main(argv=None) -> int:
     parts = {k: out.parent / f"{out.name}_{k}.csv"
              for k in ("cross", "augmentation", "augmentation_runs", "gradcam", "distance")}
     md_path = out.parent / f"{out.name}.md"
-    existing = [p for p in [md_path, *parts.values()] if p.exists()]
+    existing = [p for p in [md_path, *parts.values(), out.parent / f"{out.name}_timings.json"] if p.exists()]
     if existing and not (args.resume or args.overwrite):
         print(f"run_evaluation: {existing[0]} exists; pass --resume to reuse finished parts or --overwrite",
               file=sys.stderr)
@@ -189,7 +190,12 @@ def main(argv=None) -> int:
         return 1
     size = G.image_size
     quiet = args.quiet
-    timings = {}
+    timings_path = out.parent / f"{out.name}_timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}  # minutes of finished parts
+
+    def record(part, t0):
+        timings[part] = (time.perf_counter() - t0) / 60
+        atomic_write_text(timings_path, json.dumps(timings, indent=2) + "\n")
     t_all = time.perf_counter()
 
     # ---- Tables 2-3: cross-evaluation
@@ -207,7 +213,7 @@ def main(argv=None) -> int:
         cross.to_csv(parts["cross"].with_suffix(".tmp"))
         os.replace(parts["cross"].with_suffix(".tmp"), parts["cross"])
         with_runs.to_csv(out.parent / f"{out.name}_cross_runs.csv", index=False)
-        timings["Tables 2-3"] = time.perf_counter() - t0
+        record("Tables 2-3", t0)
         del rx, gx
         print(cross)
 
@@ -229,7 +235,7 @@ def main(argv=None) -> int:
         aug_runs.to_csv(parts["augmentation_runs"], index=False)
         aug.to_csv(parts["augmentation"].with_suffix(".tmp"))
         os.replace(parts["augmentation"].with_suffix(".tmp"), parts["augmentation"])
-        timings["Table 4"] = time.perf_counter() - t0
+        record("Table 4", t0)
         print(aug.T)
 
     # ---- Grad-CAM agreement with tumour nuclei, and KID / FID in the classifier's feature space
@@ -272,25 +278,33 @@ def main(argv=None) -> int:
         dist.to_csv(parts["distance"])
         gc.to_csv(parts["gradcam"].with_suffix(".tmp"))
         os.replace(parts["gradcam"].with_suffix(".tmp"), parts["gradcam"])
-        timings["Grad-CAM and KID"] = time.perf_counter() - t0
+        record("Grad-CAM and KID", t0)
         print(gc)
         print(dist)
 
     # ---- the report
     wall = time.perf_counter() - t_all
-    command = "python data_scripts/run_evaluation.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    given = list(argv if argv is not None else sys.argv[1:])
+    shown = []  # the command that reproduces the tables: without --resume / --quiet / --note, which change none
+    while given:
+        a = given.pop(0)
+        if a == "--note" and given:
+            given.pop(0)
+        elif a not in ("--resume", "--quiet") and not a.startswith("--note="):
+            shown.append(a)
+    command = "python data_scripts/run_evaluation.py " + " ".join(shlex.quote(a) for a in shown)
     aug_show = aug.copy()
     aug_show.index.name = "setting"
-    timing_text = ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) or "all parts reused"
+    timing_text = ", ".join(f"{k} {v:.1f} min" for k, v in timings.items())
     text = f"""# Evaluation protocol, stored run (`{out.name}`)
 
 Produced by the package's own command; synthetic demo patches (teaching data, not patient data) as the
 real images, {g_desc} for the generated ones. Classifier: `{args.kind}` trained from scratch.
-
+{chr(10) + args.note + chr(10) if args.note else ""}
 - command: `{command}`
 - preset: `{args.preset}`; seed: {args.seed}; sizes: {json.dumps(s)}
 - hardware: {hardware()}
-- wall time of this invocation: {wall / 60:.1f} min ({timing_text})
+- wall time per part (when it was computed): {timing_text}; this invocation: {wall / 60:.1f} min
 
 ## Tables 2-3: cross-evaluation (one magnification: the demo data have no zoom levels)
 

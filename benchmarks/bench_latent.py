@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         "## Latent editing (`benchmarks/bench_latent.py`)",
         "",
         f"Reverse search (paper 3.2.1) with the {which}, {args.n} targets per kind, at most {args.steps} Adam "
-        f"steps (lr 0.05, plateau stop: no 0.1 % gain in 40 steps), z clamped to [-1, 1]. PSNR in dB with "
+        f"steps (lr 0.1, plateau stop: no 0.1 % gain in 40 steps), z clamped to [-1, 1]. PSNR in dB with "
         f"images mapped to [0, 1]; \"start\" is the mean PSNR of the best start before any step. Real targets are "
         f"demo patches (synthetic teaching data). {args.threads} torch threads.",
         "",

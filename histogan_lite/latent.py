@@ -306,7 +306,7 @@ def reverse_search(
     *,
     steps: int = 400,
     restarts: int = 4,
-    lr: float = 0.05,
+    lr: float = 0.1,
     init: torch.Tensor | None = None,
     constraint: str = "clamp",
     patience: int = 40,

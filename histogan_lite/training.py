@@ -660,7 +660,8 @@ def load_data(
     Args:
         spec: ``"demo"`` (``n_demo`` synthetic patches from :func:`histogan_lite.synthetic.make_patches`,
             half negative, half positive; cached as ``.npz`` in ``hl.data_dir()``), a ``.csv`` patch
-            manifest (read with ``histogan_lite.datasets.ManifestDataset``), or a folder: with
+            manifest from Chapter 1 (read with ``histogan_lite.datasets.load_manifest_images``; its
+            patches are resized to ``image_size``), or a folder: with
             subfolders ``negative``/``positive`` (or ``0``/``1``) of image files giving the labels, or
             image files directly (no labels: DCGAN only).
         image_size: expected side in pixels (demo patches are rendered at this size).
@@ -730,25 +731,12 @@ def _folder_data(folder: Path, image_size: int):
 
 
 def _manifest_data(manifest: Path, image_size: int):
-    try:
-        from .datasets import ManifestDataset
-    except ImportError as exc:  # pragma: no cover - datasets.py is part of the package
-        raise ValueError(f"reading the manifest {manifest} needs histogan_lite.datasets.ManifestDataset") from exc
-    ds = ManifestDataset(manifest, image_size=image_size)
-    if len(ds) == 0:
+    from .datasets import load_manifest_images
+
+    images, labels = load_manifest_images(manifest, image_size=image_size)  # patches resized to image_size
+    if len(images) == 0:
         raise ValueError(f"the manifest {manifest} lists no patches")
-    images = np.empty((len(ds), image_size, image_size, 3), dtype=np.uint8)
-    labels = np.empty(len(ds), dtype=np.int64)
-    for i in range(len(ds)):
-        x, y = ds[i]
-        if isinstance(x, torch.Tensor):
-            x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        x = np.asarray(x)
-        if x.shape != (image_size, image_size, 3):
-            raise ValueError(f"patch {i} of {manifest} has shape {x.shape}; expected ({image_size}, {image_size}, 3)")
-        images[i] = x
-        labels[i] = int(y)
-    return images, labels
+    return images, np.asarray(labels, dtype=np.int64)
 
 
 def _demo_data(image_size: int, n: int, seed: int, cache: bool):

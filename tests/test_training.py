@@ -280,3 +280,21 @@ def test_resume_can_shorten_the_noise_schedule(data, tmp_path):
               show_progress=False)
     assert r.history.noise_std.round(6).tolist() == [0.1, 0.099, 0.05, 0.025]
     assert json.loads((tmp_path / "checkpoint.json").read_text())["config"]["noise_anneal_steps"] == 4
+
+
+def test_load_data_from_a_patch_manifest(data, tmp_path):
+    images, _ = data
+    rows = ["slide,level,label,path"]
+    for i in range(4):
+        big = np.kron(images[i], np.ones((2, 2, 1), dtype=np.uint8))  # a 128x128 patch
+        Image.fromarray(big).save(tmp_path / f"p{i}.png")
+        rows.append(f"s1,0,{i % 2},p{i}.png")
+    (tmp_path / "patches.csv").write_text("\n".join(rows) + "\n")
+    x, y = load_data(tmp_path / "patches.csv", 128)
+    assert x.shape == (4, 128, 128, 3) and y.tolist() == [0, 1, 0, 1]
+    assert np.array_equal(x[1, ::2, ::2], images[1])
+    x64, _ = load_data(tmp_path / "patches.csv", 64)  # resized to the model's image size
+    assert x64.shape == (4, 64, 64, 3)
+    (tmp_path / "empty.csv").write_text("slide,level,label,path\n")
+    with pytest.raises(ValueError, match="empty.csv lists no patch"):
+        load_data(tmp_path / "empty.csv", 64)

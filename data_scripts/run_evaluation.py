@@ -133,11 +133,13 @@ def load_cdcgan(args, device):
         digest = hashlib.sha256(st.read_bytes()).hexdigest()
         desc = f"checkpoint `{path}` (step {meta.get('step', '?')}, sha256 {digest[:16]}...)"
     else:
-        from histogan_lite.pretrained import load_generator
+        from histogan_lite.pretrained import checkpoint_info, load_generator
 
         name = args.generator or "cdcgan-64"
         G = load_generator(name, device=device)
-        desc = f"shipped generator `{name}` (histogan_lite.pretrained.load_generator)"
+        info = checkpoint_info(name)
+        desc = (f"shipped generator `{name}` (histogan_lite.pretrained.load_generator; {info.get('steps', '?')} training "
+                f"steps, sha256 {str(info.get('sha256', '?'))[:16]}...)")
     if getattr(G, "n_classes", 0) != 2:
         raise ValueError(f"the protocol needs a cDCGAN with 2 classes; {desc} has n_classes={G.n_classes}")
     return G.eval(), desc

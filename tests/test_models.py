@@ -133,7 +133,7 @@ def test_initialisation_statistics():
     assert abs(float(w.mean())) < 1e-3 and abs(float(w.std()) - 0.02) < 1e-3
     gamma = G.project_bn.weight.detach()
     assert abs(float(gamma.mean()) - 1.0) < 0.01 and 0.01 < float(gamma.std()) < 0.03
-    assert float(G.project_bn.bias.abs().max()) == 0.0
+    assert float(G.project_bn.bias.detach().abs().max()) == 0.0
 
 
 def test_seeded_construction_is_reproducible():

@@ -24,8 +24,8 @@ def test_load_generator_eval_cpu_and_fingerprint(name, n_classes):
     with torch.no_grad():
         x = G(z, torch.tensor(fp["labels"])) if n_classes else G(z)
     assert x.shape == (4, 3, 64, 64) and float(x.min()) >= -1 and float(x.max()) <= 1
-    assert float(x.mean()) == pytest.approx(fp["mean"], abs=1e-5)
-    assert x[:, :, 0, 0].flatten().tolist() == pytest.approx(fp["pixel_0_0"], abs=1e-5)
+    assert float(x.mean()) == pytest.approx(fp["mean"], abs=1e-4)
+    assert x[:, :, 0, 0].flatten().tolist() == pytest.approx(fp["pixel_0_0"], abs=1e-4)
     with torch.no_grad():  # eval mode: the same z gives the same image alone or in a batch
         alone = G(z[1:2], torch.tensor([fp["labels"][1]])) if n_classes else G(z[1:2])
     torch.testing.assert_close(alone, x[1:2], atol=1e-5, rtol=0)

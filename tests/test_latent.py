@@ -160,7 +160,6 @@ def test_reverse_search_on_shipped_dcgan_reaches_30_db():
 
     Fresh targets every run (the seed is printed on failure).
     """
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     generator = _shipped("dcgan-64")
     seed = int.from_bytes(os.urandom(4), "little")
     targets = L.generate(generator, L.sample_z(16, seed=seed))
@@ -397,7 +396,6 @@ def test_class_inversion_on_shipped_cdcgan_flips_the_classifier():
     evaluation = pytest.importorskip("histogan_lite.evaluation")
     from histogan_lite.synthetic import make_patches
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     generator = _shipped("cdcgan-64")
     images, truth = make_patches(256, size=64, seed=123)
     clf = evaluation.train_classifier(images, truth.label.values, epochs=2, width=8, seed=0, device="cpu",

@@ -7,8 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.histogan-installed
 # Headless: progress bars print plain text, widgets fall back to static output.
+# (MPLBACKEND is deliberately not set: kernels must keep the inline backend so figures show.)
 export HISTOGAN_HEADLESS = 1
-export MPLBACKEND = Agg
+unexport MPLBACKEND
 PYTEST_ARGS ?=
 # The book's root folder (holding _config.yml and _toc.yml); tests point it at a scratch book.
 BOOK ?= .

@@ -13,7 +13,6 @@ BOOK = ROOT / "book"
 REAL_DATA = ROOT.parent / "shared" / "real-data"
 
 os.environ.setdefault("HISTOGAN_HEADLESS", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(scope="session")

@@ -124,6 +124,7 @@ def test_chapter_page_renders_offline(stem, server, browser, built_html):
                 src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0,
                 alt: i.getAttribute('alt')}))"""
         )
+        assert len(images) >= 2, f"{stem} shows {len(images)} figure(s); its plots did not render"
         broken = [i["src"][:120] for i in images if not i["ok"]]
         assert not broken, f"images missing or not decoded: {broken}"
         no_alt = [i["src"][:80] for i in images if not (i["alt"] or "").strip()]

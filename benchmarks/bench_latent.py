@@ -21,6 +21,7 @@ Usage: ``.venv/bin/python benchmarks/bench_latent.py [--threads 2] [--steps 400]
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -56,7 +57,8 @@ def main(argv=None) -> int:
             which = f"DCGAN checkpoint `{Path(args.checkpoint).name}`"
         else:
             generator = pretrained.load_generator("dcgan-64", device="cpu")
-            which = "shipped `dcgan-64`"
+            step = pretrained.checkpoint_info("dcgan-64").get("steps")
+            which = f"shipped `dcgan-64` ({step} training steps)" if isinstance(step, int) else "shipped `dcgan-64`"
     except FileNotFoundError:
         from histogan_lite.models import Generator
 
@@ -120,8 +122,9 @@ def main(argv=None) -> int:
         f"median {np.median(times_ms):.1f} ms, 95th percentile {np.percentile(times_ms, 95):.1f} ms "
         f"(goal: under 50 ms). Pre-rendering an 11-frame static slider: {t_static * 1000:.0f} ms.",
         "",
-        f"Measured with Python {platform.python_version()} on {torch.get_num_threads()} torch threads "
-        f"({platform.processor() or platform.machine()}).",
+        f"Measured with Python {platform.python_version()} on {torch.get_num_threads()} torch thread(s) "
+        f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end: other jobs shared the machine when it is above the CPU count).",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

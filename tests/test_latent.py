@@ -217,6 +217,17 @@ def test_arithmetic_against_hand_computed_vectors():
     assert torch.equal(L.add(torch.stack([z1, z2]), z3), torch.stack([z1 + z3, z2 + z3]))
 
 
+def test_attribute_vector_from_images_is_the_difference_of_searched_means(dcgan):
+    z_with, z_without = L.sample_z(3, seed=21), L.sample_z(2, seed=22)
+    v, found_with, found_without = L.attribute_vector_from_images(
+        dcgan, L.generate(dcgan, z_with), L.generate(dcgan, z_without), steps=60, restarts=1, seed=0, progress=False)
+    assert v.shape == (100,) and found_with.z.shape == (3, 100) and found_without.z.shape == (2, 100)
+    assert torch.equal(v, found_with.z.mean(0) - found_without.z.mean(0))
+    # the searched means approach the true ones as the images are recovered
+    true_v = z_with.mean(0) - z_without.mean(0)
+    assert float(torch.nn.functional.cosine_similarity(v, true_v, dim=0)) > 0.5
+
+
 def test_arithmetic_bad_input():
     with pytest.raises(ValueError, match="different dimensions"):
         L.add(torch.zeros(3), torch.zeros(4))

@@ -147,6 +147,16 @@ def test_reverse_search_bad_input(dcgan, cdcgan):
         L.reverse_search(torch.nn.Linear(2, 2), good, steps=1, progress=False)
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for this test only (restored after): on a shared 2-core machine two spinning
+    threads made the 64-px generator's convolutions ~9x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _shipped(name: str):
     pretrained = pytest.importorskip("histogan_lite.pretrained", reason="histogan_lite.pretrained not written yet")
     try:
@@ -155,7 +165,7 @@ def _shipped(name: str):
         pytest.skip(f"shipped checkpoint {name!r} missing: {exc}")
 
 
-def test_reverse_search_on_shipped_dcgan_reaches_30_db():
+def test_reverse_search_on_shipped_dcgan_reaches_30_db(one_thread):
     """Issue check: generated targets, 64-px shipped DCGAN, batch of 16, mean PSNR >= 30 dB.
 
     Fresh targets every run (the seed is printed on failure).
@@ -404,7 +414,7 @@ def test_fit_lumen_detector_separates_discs_from_none():
         L.fit_lumen_detector(imgs, [True] * 6)
 
 
-def test_class_inversion_on_shipped_cdcgan_flips_the_classifier():
+def test_class_inversion_on_shipped_cdcgan_flips_the_classifier(one_thread):
     """Issue check: class inversion flips a classifier trained on real demo patches in >= 80 % of cases."""
     evaluation = pytest.importorskip("histogan_lite.evaluation")
     from histogan_lite.synthetic import make_patches

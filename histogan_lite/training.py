@@ -353,21 +353,29 @@ def train_step(
         opt_d.step()
 
     # --- generator: eq. (4), the non-saturating loss, g_steps times per D update (paper 3.1.1, point 4)
+    # D's weights are frozen here: the backward pass then computes only the gradient through D's inputs
+    # (what G needs), not D's weight gradients, which a G update would discard anyway. Under DDP the
+    # unwrapped D is used, so no gradient synchronisation for D is triggered.
+    D_g = getattr(D, "module", D)
     loss_g_sum = 0.0
-    for _ in range(config.g_steps):
-        z, y_fake = draw()
-        with autocast:
-            fake = G(z, y_fake) if conditional else G(z)
-            loss_g = generator_loss(D(noisy(fake), *((y_fake,) if conditional else ())), config.generator_loss)  # eq. (4)
-        opt_g.zero_grad(set_to_none=True)
-        if use_amp:
-            scalers[1].scale(loss_g).backward()
-            scalers[1].step(opt_g)
-            scalers[1].update()
-        else:
-            loss_g.backward()
-            opt_g.step()
-        loss_g_sum += float(loss_g.detach())
+    D_g.requires_grad_(False)
+    try:
+        for _ in range(config.g_steps):
+            z, y_fake = draw()
+            with autocast:
+                fake = G(z, y_fake) if conditional else G(z)
+                loss_g = generator_loss(D_g(noisy(fake), *((y_fake,) if conditional else ())), config.generator_loss)  # eq. (4)
+            opt_g.zero_grad(set_to_none=True)
+            if use_amp:
+                scalers[1].scale(loss_g).backward()
+                scalers[1].step(opt_g)
+                scalers[1].update()
+            else:
+                loss_g.backward()
+                opt_g.step()
+            loss_g_sum += float(loss_g.detach())
+    finally:
+        D_g.requires_grad_(True)
     return {
         "loss_d": float(loss_d.detach()),
         "loss_g": loss_g_sum / config.g_steps,

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -116,15 +114,9 @@ def fingerprint(G) -> dict:
 
 
 def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPU(s) shared with other jobs, 1 torch thread; {platform.system()}"
+    from histogan_lite.utils import hardware_summary
+
+    return hardware_summary("machine shared with other jobs, 1 torch thread")
 
 
 CARD = """# Model card: `{name}`

@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -108,17 +107,9 @@ def markdown_table(df, floatfmt: str = "{:.3f}") -> str:
 def hardware() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return (f"CPU {cpu} ({os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}); GPU {gpu}; "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}")
+    from histogan_lite.utils import hardware_summary
+
+    return hardware_summary(f"torch threads {torch.get_num_threads()}")
 
 
 def load_cdcgan(args, device):

@@ -32,6 +32,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "hardware_summary",
 ]
 
 
@@ -301,3 +302,32 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
 def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`). Returns the path."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def hardware_summary(note: str = "") -> str:
+    """One line describing this machine, for model cards, stored results and benchmark tables.
+
+    Args:
+        note: appended after a semicolon (e.g. ``"1 torch thread, machine shared with other jobs"``).
+
+    Returns:
+        e.g. ``"CPU Intel(R) Xeon(R) Processor (2 logical cores); GPU none; Python 3.11.7, torch 2.13.0+cpu,
+        Linux 6.1"``: the CPU model from ``/proc/cpuinfo`` where it exists, the first CUDA GPU's name
+        or ``none``, and the software versions that change timings.
+    """
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    text = (
+        f"CPU {cpu} ({os.cpu_count()} logical cores); GPU {gpu}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}"
+    )
+    return f"{text}; {note}" if note else text

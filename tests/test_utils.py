@@ -142,3 +142,10 @@ def test_progress_is_plain_text_when_headless(monkeypatch):
     assert utils.is_headless() is True
     monkeypatch.setenv("CI", "false")
     assert utils.is_headless() is False
+
+
+def test_hardware_summary_names_cpu_gpu_and_versions():
+    text = utils.hardware_summary("1 torch thread")
+    assert text.startswith("CPU ") and f"({os.cpu_count()} logical cores)" in text
+    assert ("GPU none" in text) != torch.cuda.is_available()
+    assert f"torch {torch.__version__}" in text and text.endswith("; 1 torch thread")

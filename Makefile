@@ -34,7 +34,7 @@ setup: $(STAMP)
 book: setup
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build $(BOOK) 2>&1 | tee $(BOOK)/_build.log; test $${PIPESTATUS[0]} -eq 0 || { echo "book build failed (log: $(BOOK)/_build.log)"; exit 1; }; \
-	$(BIN)/python data_scripts/book_summary.py --html $(BOOK)/_build/html --seconds $$(( $$(date +%s) - start ))
+	$(BIN)/python data_scripts/book_summary.py --html $(BOOK)/_build/html --log $(BOOK)/_build.log --seconds $$(( $$(date +%s) - start ))
 
 test: setup
 	@bash tools/ensure_chromium.sh

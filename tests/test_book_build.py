@@ -7,6 +7,7 @@ users run and the execution settings (``execute_notebooks: force``, ``nb_executi
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def test_make_book_fails_on_a_cell_error_and_passes_without(tmp_path):
     html = (tmp_path / "good" / "_build" / "html" / "chapter.html").read_text()
     assert "42" in html, "the chapter was executed at build time"
     assert "Book built" in good.stdout
+    assert re.search(r"time per chapter \(execution\):\n\s+chapter\s+[0-9.]+ s", good.stdout), good.stdout[-1500:]
+    assert str(tmp_path / "good" / "_build" / "html" / "index.html") in good.stdout
 
     bad = _make_book(_scratch_book(tmp_path / "bad", "raise ValueError('chapter cell failed on purpose')"))
     assert bad.returncode != 0

@@ -121,3 +121,23 @@ def test_chapter_runs_with_injected_parameters(stem, executed_book):
     assert not errors
     executed = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in executed), "every code cell ran"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_first_uses_link_to_the_glossary(stem, tmp_path):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from link_glossary import TERMS, link_notebook
+
+    copy = tmp_path / f"{stem}.ipynb"
+    shutil.copy(BOOK / f"{stem}.ipynb", copy)
+    assert link_notebook(copy) == 0, f"{stem} has glossary terms whose first use is not linked (run tools/link_glossary.py)"
+    glossary = (BOOK / "glossary.md").read_text()
+    text = "\n".join(c.source for c in _read(stem).cells if c.cell_type == "markdown")
+    targets = set(re.findall(r"\{term\}`[^`<]*<([^>]+)>`", text))
+    assert targets, f"{stem} links no glossary term"
+    known = {t for _, t in TERMS}
+    for target in targets:
+        assert target in known and f"\n{target}\n" in glossary, f"{stem}: {target!r} is not a glossary term"

@@ -323,7 +323,7 @@ def hardware_summary(note: str = "") -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
+    except OSError:  # no /proc (macOS, Windows): keep platform's name for the processor
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     text = (

@@ -19,21 +19,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _common import timed, write_wall_cpu_table  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-
-def timed(fn):
-    w, c = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w, time.process_time() - c
 
 
 def run_chapter(generator_checkpoint: str | None) -> tuple[float, float]:
@@ -102,25 +97,9 @@ def main(argv=None) -> int:
         rows.append((f"**Chapter 6, `fast = True`** (papermill, generator {source}; goal < 120 s)",
                      f"**{wall:.0f} s**", f"**{cpu:.0f} s**"))
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [
-        "## Evaluation (`histogan_lite.evaluation`, Chapter 6)",
-        "",
-        "Goals: the classifier learns the demo task (> 0.9 held-out) in seconds; Chapter 6 in fast mode under",
-        f"2 minutes. One torch thread; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load:.1f} at start (shared machine: CPU time is the fairer number). "
-        f"`benchmarks/bench_evaluation.py`, {time.strftime('%Y-%m-%d')}.",
-        "",
-        "| what | wall | CPU |",
-        "|---|---|---|",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-    ]
-    text = "\n".join(lines)
-    print(text)
-    out = HERE / "results" / "evaluation.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
+    write_wall_cpu_table('evaluation', '## Evaluation (`histogan_lite.evaluation`, Chapter 6)',
+                         'Goals: the classifier learns the demo task (> 0.9 held-out) in seconds; Chapter 6 in fast mode under 2 minutes.',
+                         'bench_evaluation.py', rows)
     return 0
 
 

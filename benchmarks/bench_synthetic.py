@@ -16,19 +16,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _common import timed, write_wall_cpu_table  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-
-
-def timed(fn):
-    w, c = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w, time.process_time() - c
 
 
 def main(argv=None) -> int:
@@ -61,25 +55,9 @@ def main(argv=None) -> int:
         what = f"**all demo data** ({size_mb:.0f} MB; goal < 60 s)"
         rows.append((what, f"**{w1 + w2 + w3:.1f} s**", f"**{c1 + c2 + c3:.1f} s**"))
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [
-        "## Synthetic data (`histogan_lite.synthetic`)",
-        "",
-        "Synthetic teaching data, not patient data. Goals: >= 200 patches/s of 64 x 64 on one core; all demo",
-        f"data < 60 s. Single thread; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load:.1f} at start (shared machine: CPU time is the fairer number). "
-        f"`benchmarks/bench_synthetic.py`, {time.strftime('%Y-%m-%d')}.",
-        "",
-        "| what | wall | CPU |",
-        "|---|---|---|",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-    ]
-    text = "\n".join(lines)
-    print(text)
-    out = HERE / "results" / "synthetic.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
+    write_wall_cpu_table('synthetic', '## Synthetic data (`histogan_lite.synthetic`)',
+                         'Synthetic teaching data, not patient data. Goals: >= 200 patches/s of 64 x 64 on one core; all demo data < 60 s.',
+                         'bench_synthetic.py', rows)
     return 0
 
 

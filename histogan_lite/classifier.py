@@ -1,0 +1,534 @@
+"""The patch classifier of the paper's evaluation (section 4.1): networks, training, prediction.
+
+The paper fine-tunes an ImageNet-pretrained Inception V3 (transfer learning) to tell negative from
+positive (tumour) patches. Offline there are no ImageNet weights, so the default classifier
+(``kind="cnn"``) is a compact CNN trained from scratch: four 3x3 convolution blocks, about 60k
+parameters, seconds per epoch on a CPU. ``kind="inception_v3"`` is the paper's network with the same
+API; it needs ``torchvision`` (the optional extra ``pip install histogan-lite[inception]``) and, for
+transfer learning, its ImageNet weights.
+
+Conventions: images are either numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` or float tensors
+``(N, 3, H, W)`` in ``[-1, 1]`` (see :mod:`histogan_lite.utils`); labels are integers ``0`` (negative,
+normal tissue) and ``1`` (positive, tumour).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .utils import images_to_tensor, progress, select_device
+
+__all__ = [
+    "CLASS_NAMES",
+    "CompactCNN",
+    "build_classifier",
+    "train_classifier",
+    "predict",
+    "predict_proba",
+    "accuracy",
+    "features",
+]
+
+CLASS_NAMES = ("negative", "positive")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Input checks
+# ----------------------------------------------------------------------------------------------------
+def _as_tensor(images, name: str = "images") -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` numpy or float ``(N, 3, H, W)`` tensor in [-1, 1] -> float32 CPU tensor."""
+    if isinstance(images, torch.Tensor):
+        if not images.is_floating_point():
+            raise TypeError(
+                f"{name}: a tensor must be float32 (N, 3, H, W) in [-1, 1], got dtype {images.dtype}; "
+                "uint8 images go in as numpy arrays (N, H, W, 3)"
+            )
+        x = images.detach().float().cpu()
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"{name}: a tensor must have shape (N, 3, H, W), got {tuple(images.shape)}")
+        if x.numel() and (float(x.min()) < -1.001 or float(x.max()) > 1.001):
+            raise ValueError(
+                f"{name}: a float tensor must have values in [-1, 1], got range "
+                f"[{float(x.min()):.3f}, {float(x.max()):.3f}]"
+            )
+        if torch.isnan(x).any():
+            raise ValueError(f"{name} contains NaN values")
+        return x
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8:
+            raise TypeError(
+                f"{name}: a numpy array must be uint8 (N, H, W, 3) in [0, 255], got dtype {images.dtype}"
+            )
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"{name}: a numpy array must have shape (N, H, W, 3), got {images.shape}")
+        return images_to_tensor(images)
+    raise TypeError(
+        f"{name} must be a numpy uint8 array (N, H, W, 3) or a float tensor (N, 3, H, W) in [-1, 1], "
+        f"got {type(images).__name__}"
+    )
+
+
+def _as_labels(labels, n: int, name: str = "labels", n_classes: int = 2) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or len(lab) != n:
+        raise ValueError(f"{name} must be a 1-D array with one label per image ({n}), got shape {lab.shape}")
+    if lab.size and not np.issubdtype(lab.dtype, np.integer) and not np.issubdtype(lab.dtype, np.bool_):
+        if not np.all(np.equal(np.mod(lab, 1), 0)):
+            raise ValueError(f"{name} must be integer class indices, got dtype {lab.dtype}")
+    lab = lab.astype(np.int64)
+    if lab.size and (lab.min() < 0 or lab.max() >= n_classes):
+        raise ValueError(
+            f"{name} must be class indices in [0, {n_classes - 1}] (0 = negative, 1 = positive), "
+            f"got values {sorted(set(lab.tolist()))[:10]}"
+        )
+    return lab
+
+
+def _require_both_classes(labels: np.ndarray, name: str, n_classes: int = 2) -> None:
+    present = sorted(set(np.asarray(labels).tolist()))
+    if len(present) < n_classes:
+        which = ", ".join(CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c) for c in present) or "none"
+        raise ValueError(
+            f"{name} contains only one class ({which}: {len(labels)} images); an accuracy on it says "
+            f"nothing about telling the {n_classes} classes apart. Use a set with every class, "
+            "ideally balanced."
+        )
+
+
+def _check_pair(real_x: torch.Tensor, gen_x: torch.Tensor, real_name: str, gen_name: str) -> None:
+    if tuple(real_x.shape[1:]) != tuple(gen_x.shape[1:]):
+        raise ValueError(
+            f"{real_name} are {real_x.shape[2]}x{real_x.shape[3]} pixels but {gen_name} are "
+            f"{gen_x.shape[2]}x{gen_x.shape[3]}; both sets must have the same patch size (use the generator "
+            "trained at the patch size of the real data, or resize the real patches)"
+        )
+
+# ----------------------------------------------------------------------------------------------------
+# Networks
+# ----------------------------------------------------------------------------------------------------
+class CompactCNN(nn.Module):
+    """A small patch classifier trained from scratch (the offline stand-in for Inception V3).
+
+    Four blocks of ``3x3 convolution -> group norm -> ReLU`` with ``width``, ``2 width``, ``4 width`` and
+    ``4 width`` channels; the first three convolutions have stride 2 (64 -> 32 -> 16 -> 8 pixels), the
+    last keeps the 8 x 8 grid; then global average pooling, dropout and a linear layer. Strided
+    convolutions instead of max pooling keep it fast on a CPU, and group normalisation (Wu & He 2018)
+    instead of batch norm makes it behave the same in training and eval mode, so a classifier stopped
+    after a few hundred iterations (Tables 2-3) is not misled by running statistics that have not
+    settled. No in-place activations, so captum's backward hooks (Grad-CAM) work.
+
+    Args:
+        image_size: side of the square input in pixels (at least 16; a multiple of 8 keeps the grid exact).
+        n_classes: number of classes (2: negative / positive).
+        width: channels of the first block.
+
+    Attributes:
+        last_conv: the last ``nn.Conv2d`` (output ``(N, 4 width, image_size / 8, image_size / 8)``),
+            the layer Grad-CAM explains (paper section 4.1.1).
+        kind: ``"cnn"``; image_size, n_classes, width: as given.
+
+    Shapes: ``forward`` maps ``(N, 3, H, W)`` in ``[-1, 1]`` to logits ``(N, n_classes)``;
+    :meth:`features` returns the penultimate ``(N, 4 width)`` pooled features.
+    """
+
+    kind = "cnn"
+
+    def __init__(self, image_size: int = 64, n_classes: int = 2, width: int = 16):
+        super().__init__()
+        if int(image_size) < 16:
+            raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
+        if int(n_classes) < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        self.image_size, self.n_classes, self.width = int(image_size), int(n_classes), int(width)
+        chans = [3, width, 2 * width, 4 * width, 4 * width]
+        layers: list[nn.Module] = []
+        for i in range(4):
+            conv = nn.Conv2d(chans[i], chans[i + 1], 3, stride=2 if i < 3 else 1, padding=1, bias=False)
+            layers += [conv, nn.GroupNorm(min(8, chans[i + 1] // 4), chans[i + 1]), nn.ReLU(inplace=False)]
+        self.body = nn.Sequential(*layers)
+        self._last_conv_index = layers.index(conv)
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Linear(chans[-1], n_classes)
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        """The last convolution, the layer Grad-CAM explains."""
+        return self.body[self._last_conv_index]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features ``(N, 4 width)``: the globally averaged last block."""
+        return self.body(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+class _InceptionClassifier(nn.Module):
+    """torchvision's Inception V3 behind the package's input convention (used by ``build_classifier``)."""
+
+    kind = "inception_v3"
+
+    def __init__(self, image_size: int, n_classes: int, pretrained: bool):
+        super().__init__()
+        try:
+            import torchvision
+        except ImportError as exc:
+            raise ImportError(
+                "kind='inception_v3' needs torchvision, which is optional: install it with "
+                "`pip install histogan-lite[inception]` (or `pip install torchvision`), or use kind='cnn'"
+            ) from exc
+        self.image_size, self.n_classes, self.width = int(image_size), int(n_classes), 0
+        if pretrained:
+            weights = torchvision.models.Inception_V3_Weights.IMAGENET1K_V1
+            try:
+                net = torchvision.models.inception_v3(weights=weights)
+            except Exception as exc:  # no cached weights and no internet
+                raise RuntimeError(
+                    "could not load the ImageNet weights of Inception V3 (torchvision downloads them on "
+                    f"first use; offline they must already be in the torch hub cache): {exc}. "
+                    "Use pretrained=False or kind='cnn'."
+                ) from exc
+            net.aux_logits = False
+            net.AuxLogits = None
+        else:
+            net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
+        net.fc = nn.Linear(net.fc.in_features, n_classes)
+        self.net = net
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
+
+    @property
+    def last_conv(self) -> nn.Module:
+        """Grad-CAM layer: the last convolutional block ``Mixed_7c`` (8x8 maps at 299 px)."""
+        return self.net.Mixed_7c
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        if getattr(self.net, "transform_input", False):
+            # torchvision's ImageNet weights (ported from TensorFlow) expect (x - 0.5) / 0.5, i.e. [-1, 1]:
+            # what Inception3.forward's _transform_input makes of ImageNet-normalised input
+            return x
+        return ((x + 1) / 2 - self.mean) / self.std
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = self._prepare(x)
+        for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                     "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+                     "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+            x = getattr(n, name)(x)
+        return n.avgpool(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.fc(self.net.dropout(self.features(x)))
+
+
+def build_classifier(kind: str = "cnn", image_size: int = 64, n_classes: int = 2, pretrained: bool = False,
+                     width: int = 16) -> nn.Module:
+    """Create an untrained patch classifier.
+
+    Args:
+        kind: ``"cnn"`` (default, :class:`CompactCNN` trained from scratch; works offline) or
+            ``"inception_v3"`` (the paper's network, section 4.1; needs the optional ``torchvision``).
+        image_size: side of the square input patches in pixels.
+        n_classes: number of classes (2 for negative / positive).
+        pretrained: ``inception_v3`` only: start from ImageNet weights (transfer learning, as the paper
+            did). Ignored must not be: ``True`` with ``kind="cnn"`` raises, there are no such weights.
+        width: ``cnn`` only: channels of the first block.
+
+    Returns:
+        An ``nn.Module`` mapping ``(N, 3, H, W)`` float tensors in ``[-1, 1]`` to logits ``(N, n_classes)``,
+        with attributes ``last_conv`` (the Grad-CAM layer), ``kind``, ``image_size``, ``n_classes`` and a
+        ``features(x)`` method returning the penultimate features ``(N, D)``.
+
+    Raises:
+        ValueError: unknown ``kind``, or ``pretrained=True`` with ``kind="cnn"``.
+        ImportError: ``kind="inception_v3"`` without torchvision (the message names the optional extra).
+    """
+    if kind == "cnn":
+        if pretrained:
+            raise ValueError("kind='cnn' is trained from scratch; there are no pretrained weights for it")
+        return CompactCNN(image_size=image_size, n_classes=n_classes, width=width)
+    if kind in ("inception_v3", "inception"):
+        return _InceptionClassifier(image_size=image_size, n_classes=n_classes, pretrained=pretrained)
+    raise ValueError(f"kind must be 'cnn' or 'inception_v3', got {kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training and prediction
+# ----------------------------------------------------------------------------------------------------
+def _stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator):
+    """Indices (train, val): ``fraction`` of each class goes to validation (at least one per class)."""
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(fraction * len(idx)))
+        if fraction > 0 and len(idx) > 1:
+            k = min(max(k, 1), len(idx) - 1)
+        else:
+            k = 0
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _random_dihedral(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random flips and 90-degree rotations per batch (tissue has no canonical orientation)."""
+    k = int(torch.randint(0, 4, (1,), generator=gen))
+    if k:
+        x = torch.rot90(x, k, dims=(2, 3))
+    if int(torch.randint(0, 2, (1,), generator=gen)):
+        x = torch.flip(x, dims=(3,))
+    return x
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dev, batch_size: int):
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
+        logits = model(xb)
+        loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    return loss / max(len(x), 1), correct / max(len(x), 1)
+
+
+def train_classifier(
+    images,
+    labels,
+    *,
+    kind: str = "cnn",
+    epochs: int = 15,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    val_fraction: float = 0.2,
+    patience: int | None = 3,
+    min_delta: float = 1e-4,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    max_iterations: int | None = None,
+    pretrained: bool = False,
+    augment: bool = True,
+    width: int = 16,
+    show_progress: bool = True,
+) -> nn.Module:
+    """Train a negative/positive patch classifier (paper section 4.1, the classifier behind Tables 2-4).
+
+    Adam (learning rate ``lr``) on the cross-entropy loss, mini-batches of ``batch_size``, random flips
+    and 90-degree rotations when ``augment``. A stratified ``val_fraction`` of the images is held out;
+    after each epoch the validation loss is measured, training stops when it has not improved for
+    ``patience`` epochs (early stopping), and the weights of the best epoch are restored.
+
+    Args:
+        images: numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``;
+            square patches (``H == W``).
+        labels: ``(N,)`` integers, ``0`` negative, ``1`` positive; both classes must be present.
+        kind: ``"cnn"`` or ``"inception_v3"`` (see :func:`build_classifier`).
+        epochs: maximum number of passes over the training part.
+        batch_size: images per optimiser step (the paper's GAN used 64).
+        lr: Adam learning rate.
+        val_fraction: share of each class held out for early stopping, in ``[0, 0.5]``; ``0`` trains
+            on everything without early stopping.
+        patience: epochs without a lower validation loss before stopping; ``None`` never stops early.
+        min_delta: a validation loss counts as lower only when it drops by more than this.
+        seed: seeds the split, the initial weights, the batch order and the augmentation.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ... (see :func:`histogan_lite.utils.select_device`).
+        max_iterations: stop after this many optimiser steps (the "Num Iterations" of Tables 2-3);
+            epochs are added as needed to reach it, and early stopping still applies. ``None``: ``epochs``.
+        pretrained: ``inception_v3`` only: start from ImageNet weights (transfer learning).
+        augment: random flips / 90-degree rotations of each batch.
+        width: ``cnn`` only: channels of the first block.
+        show_progress: show a progress bar over epochs.
+
+    Returns:
+        The trained model in eval mode, on ``device``, with extra attributes ``history`` (a list of dicts
+        ``{"epoch", "iterations", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}``),
+        ``best_epoch``, ``iterations`` (optimiser steps taken) and ``seconds`` (wall time).
+
+    Raises:
+        ValueError / TypeError: images or labels of the wrong shape, dtype or range; only one class;
+            non-square images; ``val_fraction`` outside ``[0, 0.5]``; fewer than 2 images per class.
+    """
+    x = _as_tensor(images, "images")
+    y = _as_labels(labels, len(x), "labels")
+    if x.shape[2] != x.shape[3]:
+        raise ValueError(f"images must be square patches, got H x W = {x.shape[2]} x {x.shape[3]}")
+    _require_both_classes(y, "the training labels")
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < 2:
+        raise ValueError(f"need at least 2 images per class to train, got class counts {counts.tolist()}")
+    if not 0 <= val_fraction <= 0.5:
+        raise ValueError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
+    if epochs < 1 and max_iterations is None:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if max_iterations is not None and max_iterations < 1:
+        raise ValueError(f"max_iterations must be a positive number of steps, got {max_iterations}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+
+    dev = select_device(device)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    tr, va = _stratified_split(y, val_fraction, rng)
+    x_tr, y_tr = x[tr], torch.from_numpy(y[tr])
+    x_va, y_va = x[va], torch.from_numpy(y[va])
+
+    model = build_classifier(kind, image_size=x.shape[-1], n_classes=2, pretrained=pretrained, width=width).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = math.ceil(len(x_tr) / batch_size)
+    n_epochs = epochs if max_iterations is None else math.ceil(max_iterations / steps_per_epoch)
+
+    history: list[dict] = []
+    best_loss, best_state, best_epoch, bad = math.inf, None, 0, 0
+    iterations, t0 = 0, time.perf_counter()
+    bar = progress(range(1, n_epochs + 1), desc=f"train {kind}", disable=not show_progress, leave=False)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(x_tr), generator=gen)
+        run_loss, run_correct, seen = 0.0, 0, 0
+        for i in range(0, len(order), batch_size):
+            if max_iterations is not None and iterations >= max_iterations:
+                break
+            idx = order[i:i + batch_size]
+            xb, yb = x_tr[idx], y_tr[idx]
+            if augment:
+                xb = _random_dihedral(xb, gen)
+            xb, yb = xb.to(dev), yb.to(dev)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            iterations += 1
+            run_loss += loss.item() * len(idx)
+            run_correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+        row = {"epoch": epoch, "iterations": iterations, "train_loss": run_loss / max(seen, 1),
+               "train_accuracy": run_correct / max(seen, 1), "val_loss": float("nan"),
+               "val_accuracy": float("nan")}
+        if len(va):
+            row["val_loss"], row["val_accuracy"] = _evaluate(model, x_va, y_va, dev, 4 * batch_size)
+            if row["val_loss"] < best_loss - min_delta:
+                best_loss, best_epoch, bad = row["val_loss"], epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+        history.append(row)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
+        if len(va) and patience is not None and bad >= patience:
+            break
+        if max_iterations is not None and iterations >= max_iterations:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    model.eval()
+    model.history = history
+    model.best_epoch = best_epoch
+    model.iterations = iterations
+    model.seconds = time.perf_counter() - t0
+    return model
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _check_model(model, x: torch.Tensor | None = None) -> None:
+    if not isinstance(model, nn.Module) or not hasattr(model, "last_conv"):
+        raise TypeError(
+            f"model must be a classifier from histogan_lite.evaluation (build_classifier / train_classifier "
+            f"/ load_classifier), got {type(model).__name__}"
+        )
+    if x is not None and getattr(model, "kind", "cnn") == "cnn" and x.shape[-1] != model.image_size:
+        raise ValueError(
+            f"images are {x.shape[-2]}x{x.shape[-1]} pixels but the classifier was built for "
+            f"{model.image_size}x{model.image_size}; resize the patches or train a classifier for this size"
+        )
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (softmax of the logits).
+
+    Args:
+        model: a classifier from :func:`train_classifier` / :func:`build_classifier`.
+        images: numpy ``uint8`` ``(N, H, W, 3)`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``float32`` array ``(N, n_classes)``; column 1 is the probability of "positive" (tumour).
+
+    Raises:
+        TypeError / ValueError: for images of the wrong type, shape or range, or of another size than
+            the classifier's.
+    """
+    x = _as_tensor(images)
+    _check_model(model, x)
+    model.eval()
+    dev = _model_device(model)
+    out = [F.softmax(model(x[i:i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+    if not out:
+        return np.zeros((0, getattr(model, "n_classes", 2)), dtype=np.float32)
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+def predict(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
+    """Predicted classes: ``int64`` array ``(N,)`` of ``0`` (negative) / ``1`` (positive).
+
+    Args and errors as :func:`predict_proba`.
+    """
+    return predict_proba(model, images, batch_size=batch_size).argmax(axis=1).astype(np.int64)
+
+
+def accuracy(model: nn.Module, images, labels, *, batch_size: int = 256) -> float:
+    """Share of correctly classified images, in ``[0, 1]`` (the number in Tables 2-4).
+
+    Args:
+        model: a trained classifier.
+        images: ``uint8`` ``(N, H, W, 3)`` or float ``(N, 3, H, W)`` in ``[-1, 1]``.
+        labels: ``(N,)`` integers 0 / 1.
+
+    Returns:
+        A float in ``[0, 1]``.
+
+    Raises:
+        ValueError: if the test labels hold only one class (then accuracy only measures how often the
+            model says that one class), or labels do not match the images.
+    """
+    x = _as_tensor(images, "test images")
+    y = _as_labels(labels, len(x), "test labels")
+    _require_both_classes(y, "the test set")
+    return float(np.mean(predict(model, x, batch_size=batch_size) == y))
+
+
+@torch.no_grad()
+def features(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
+    """Penultimate-layer features of the classifier, ``float64`` ``(N, D)`` (``D = 4 width`` for ``cnn``).
+
+    These are the features :func:`kid` and :func:`fid` compare. Errors as :func:`predict_proba`.
+    """
+    x = _as_tensor(images)
+    _check_model(model, x)
+    model.eval()
+    dev = _model_device(model)
+    out = [model.features(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out).double().numpy()

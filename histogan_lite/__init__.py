@@ -11,7 +11,10 @@ Data flows one way through the modules::
 Not for diagnostic use: every model and image here is for teaching only.
 """
 
+import sys
+
 from .utils import (
+    CLASS_NAMES,
     data_dir,
     images_to_tensor,
     seed_everything,
@@ -19,12 +22,35 @@ from .utils import (
     tensor_to_images,
 )
 
-# In a notebook, figures get alt text (plotting.register_alt_text_formatter) as soon as the package loads.
-from . import plotting  # noqa: E402,F401
+
+def _alt_text_once_pyplot_loads(*_args) -> None:
+    """In a notebook, give figures alt text (plotting.register_alt_text_formatter) once pyplot is loaded.
+
+    Importing the package does not import matplotlib (it is slow, and scripts need no figures); the
+    plotting module registers the formatter when it is imported, which this does around each cell once a
+    chapter has imported ``matplotlib.pyplot``.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        from . import plotting  # noqa: F401  (documented lazy import: registers the formatter on import)
+
+
+def _watch_for_pyplot() -> None:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    _alt_text_once_pyplot_loads()
+    for event in ("pre_run_cell", "post_run_cell"):
+        if _alt_text_once_pyplot_loads not in shell.events.callbacks[event]:
+            shell.events.register(event, _alt_text_once_pyplot_loads)
+
+
+_watch_for_pyplot()
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CLASS_NAMES",
     "data_dir",
     "images_to_tensor",
     "seed_everything",

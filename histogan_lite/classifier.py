@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .utils import images_to_tensor, progress, select_device
+from .utils import (CLASS_NAMES, as_image_tensor, check_labels, progress,  # noqa: F401
+                    require_every_class, select_device)
 
 __all__ = [
     "CLASS_NAMES",
@@ -36,83 +37,9 @@ __all__ = [
     "features",
 ]
 
-CLASS_NAMES = ("negative", "positive")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
-
-# ----------------------------------------------------------------------------------------------------
-# Input checks
-# ----------------------------------------------------------------------------------------------------
-def _as_tensor(images, name: str = "images") -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` numpy or float ``(N, 3, H, W)`` tensor in [-1, 1] -> float32 CPU tensor."""
-    if isinstance(images, torch.Tensor):
-        if not images.is_floating_point():
-            raise TypeError(
-                f"{name}: a tensor must be float32 (N, 3, H, W) in [-1, 1], got dtype {images.dtype}; "
-                "uint8 images go in as numpy arrays (N, H, W, 3)"
-            )
-        x = images.detach().float().cpu()
-        if x.ndim == 3:
-            x = x.unsqueeze(0)
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"{name}: a tensor must have shape (N, 3, H, W), got {tuple(images.shape)}")
-        if x.numel() and (float(x.min()) < -1.001 or float(x.max()) > 1.001):
-            raise ValueError(
-                f"{name}: a float tensor must have values in [-1, 1], got range "
-                f"[{float(x.min()):.3f}, {float(x.max()):.3f}]"
-            )
-        if torch.isnan(x).any():
-            raise ValueError(f"{name} contains NaN values")
-        return x
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8:
-            raise TypeError(
-                f"{name}: a numpy array must be uint8 (N, H, W, 3) in [0, 255], got dtype {images.dtype}"
-            )
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"{name}: a numpy array must have shape (N, H, W, 3), got {images.shape}")
-        return images_to_tensor(images)
-    raise TypeError(
-        f"{name} must be a numpy uint8 array (N, H, W, 3) or a float tensor (N, 3, H, W) in [-1, 1], "
-        f"got {type(images).__name__}"
-    )
-
-
-def _as_labels(labels, n: int, name: str = "labels", n_classes: int = 2) -> np.ndarray:
-    lab = np.asarray(labels)
-    if lab.ndim != 1 or len(lab) != n:
-        raise ValueError(f"{name} must be a 1-D array with one label per image ({n}), got shape {lab.shape}")
-    if lab.size and not np.issubdtype(lab.dtype, np.integer) and not np.issubdtype(lab.dtype, np.bool_):
-        if not np.all(np.equal(np.mod(lab, 1), 0)):
-            raise ValueError(f"{name} must be integer class indices, got dtype {lab.dtype}")
-    lab = lab.astype(np.int64)
-    if lab.size and (lab.min() < 0 or lab.max() >= n_classes):
-        raise ValueError(
-            f"{name} must be class indices in [0, {n_classes - 1}] (0 = negative, 1 = positive), "
-            f"got values {sorted(set(lab.tolist()))[:10]}"
-        )
-    return lab
-
-
-def _require_both_classes(labels: np.ndarray, name: str, n_classes: int = 2) -> None:
-    present = sorted(set(np.asarray(labels).tolist()))
-    if len(present) < n_classes:
-        which = ", ".join(CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c) for c in present) or "none"
-        raise ValueError(
-            f"{name} contains only one class ({which}: {len(labels)} images); an accuracy on it says "
-            f"nothing about telling the {n_classes} classes apart. Use a set with every class, "
-            "ideally balanced."
-        )
-
-
-def _check_pair(real_x: torch.Tensor, gen_x: torch.Tensor, real_name: str, gen_name: str) -> None:
-    if tuple(real_x.shape[1:]) != tuple(gen_x.shape[1:]):
-        raise ValueError(
-            f"{real_name} are {real_x.shape[2]}x{real_x.shape[3]} pixels but {gen_name} are "
-            f"{gen_x.shape[2]}x{gen_x.shape[3]}; both sets must have the same patch size (use the generator "
-            "trained at the patch size of the real data, or resize the real patches)"
-        )
 
 # ----------------------------------------------------------------------------------------------------
 # Networks
@@ -361,11 +288,11 @@ def train_classifier(
         ValueError / TypeError: images or labels of the wrong shape, dtype or range; only one class;
             non-square images; ``val_fraction`` outside ``[0, 0.5]``; fewer than 2 images per class.
     """
-    x = _as_tensor(images, "images")
-    y = _as_labels(labels, len(x), "labels")
+    x = as_image_tensor(images, "images")
+    y = check_labels(labels, len(x), "labels")
     if x.shape[2] != x.shape[3]:
         raise ValueError(f"images must be square patches, got H x W = {x.shape[2]} x {x.shape[3]}")
-    _require_both_classes(y, "the training labels")
+    require_every_class(y, "the training labels")
     counts = np.bincount(y, minlength=2)
     if counts.min() < 2:
         raise ValueError(f"need at least 2 images per class to train, got class counts {counts.tolist()}")
@@ -481,7 +408,7 @@ def predict_proba(model: nn.Module, images, *, batch_size: int = 256) -> np.ndar
         TypeError / ValueError: for images of the wrong type, shape or range, or of another size than
             the classifier's.
     """
-    x = _as_tensor(images)
+    x = as_image_tensor(images)
     _check_model(model, x)
     model.eval()
     dev = _model_device(model)
@@ -514,9 +441,9 @@ def accuracy(model: nn.Module, images, labels, *, batch_size: int = 256) -> floa
         ValueError: if the test labels hold only one class (then accuracy only measures how often the
             model says that one class), or labels do not match the images.
     """
-    x = _as_tensor(images, "test images")
-    y = _as_labels(labels, len(x), "test labels")
-    _require_both_classes(y, "the test set")
+    x = as_image_tensor(images, "test images")
+    y = check_labels(labels, len(x), "test labels")
+    require_every_class(y, "the test set")
     return float(np.mean(predict(model, x, batch_size=batch_size) == y))
 
 
@@ -526,7 +453,7 @@ def features(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
 
     These are the features :func:`kid` and :func:`fid` compare. Errors as :func:`predict_proba`.
     """
-    x = _as_tensor(images)
+    x = as_image_tensor(images)
     _check_model(model, x)
     model.eval()
     dev = _model_device(model)

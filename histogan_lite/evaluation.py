@@ -47,14 +47,13 @@ import torch.nn.functional as F
 
 # The classifier, the protocol and Grad-CAM have their own modules; their names stay importable from here.
 from .classifier import (  # noqa: F401
-    _IMAGENET_MEAN, _IMAGENET_STD, CLASS_NAMES, CompactCNN, _as_labels, _as_tensor, _check_model, _check_pair,
-    _model_device, _require_both_classes, accuracy, build_classifier, features, predict, predict_proba,
-    train_classifier)
+    _IMAGENET_MEAN, _IMAGENET_STD, CompactCNN, _check_model, _model_device, accuracy, build_classifier, features,
+    predict, predict_proba, train_classifier)
 from .gradcam import grad_cam, heatmap_auc, nucleus_mask, overlay_heatmap, pointing_game  # noqa: F401
 from .protocol import (  # noqa: F401
     AUGMENTATION_SETTINGS, CROSS_COLUMNS, accuracy_interval, augmentation_experiment, cross_evaluation,
     generate_images, mean_confidence_interval)
-from .utils import atomic_path, select_device
+from .utils import CLASS_NAMES, as_image_tensor, atomic_path, check_same_size, select_device  # noqa: F401
 
 __all__ = [
     "CompactCNN",
@@ -175,7 +174,7 @@ def _inception_features(images, device, batch_size: int = 64) -> np.ndarray:
     net = net.to(dev).eval()
     mean = torch.tensor(_IMAGENET_MEAN, device=dev).view(1, 3, 1, 1)
     std = torch.tensor(_IMAGENET_STD, device=dev).view(1, 3, 1, 1)
-    x = _as_tensor(images)
+    x = as_image_tensor(images)
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
@@ -185,8 +184,8 @@ def _inception_features(images, device, batch_size: int = 64) -> np.ndarray:
 
 
 def _feature_pair(model, real_images, generated_images, device):
-    rx, gx = _as_tensor(real_images, "real_images"), _as_tensor(generated_images, "generated_images")
-    _check_pair(rx, gx, "real_images", "generated_images")
+    rx, gx = as_image_tensor(real_images, "real_images"), as_image_tensor(generated_images, "generated_images")
+    check_same_size(rx, gx, "real_images", "generated_images")
     if isinstance(model, str):
         if model != "inception":
             raise ValueError(f"model must be a classifier or the string 'inception', got {model!r}")

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .classifier import _as_tensor, _check_model, _model_device
+from .classifier import _check_model, _model_device
+from .utils import as_image_tensor, as_uint8_images
 
 __all__ = [
     "grad_cam",
@@ -59,7 +60,7 @@ def grad_cam(model: nn.Module, images, target: int | Sequence[int] = 1, *, batch
     """
     from captum.attr import LayerAttribution, LayerGradCam
 
-    x = _as_tensor(images)
+    x = as_image_tensor(images)
     _check_model(model, x)
     n_classes = getattr(model, "n_classes", 2)
     tgt = np.broadcast_to(np.asarray(target, dtype=np.int64), (len(x),))
@@ -107,8 +108,6 @@ def overlay_heatmap(images, heatmaps, *, cmaps: Sequence[str] = ("jet", "viridis
         ValueError: heatmaps not ``(N, H, W)`` matching the images, or values outside ``[0, 1]``.
     """
     import matplotlib.pyplot as plt
-
-    from .plotting import as_uint8_images
 
     imgs = as_uint8_images(images)
     hm = np.asarray(heatmaps, dtype=float)
@@ -247,10 +246,8 @@ def nucleus_mask(images, *, min_area: float = 40.0) -> np.ndarray:
     from skimage.filters import threshold_otsu
     from skimage.measure import label as label_components
 
-    from .plotting import as_uint8_images
-
     imgs = as_uint8_images(images) if isinstance(images, torch.Tensor) else images
-    _as_tensor(imgs, "images")  # validates type, shape and range
+    as_image_tensor(imgs, "images")  # validates type, shape and range
     area = min_area * (imgs.shape[1] * imgs.shape[2]) / 64**2
     out = np.zeros(imgs.shape[:3], bool)
     for i, img in enumerate(imgs):

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .utils import as_uint8_images
+
 __all__ = [
     "psnr",
     "edit_preservation",
@@ -79,8 +81,6 @@ def edit_preservation(before, after, exclude: np.ndarray | None = None) -> pd.Da
     """
     from skimage.color import rgb2hed
 
-    from .plotting import as_uint8_images
-
     a, b = as_uint8_images(before), as_uint8_images(after)
     if a.shape != b.shape:
         raise ValueError(f"before and after must have the same shape, got {a.shape} and {b.shape}")
@@ -127,8 +127,6 @@ def clear_space(images, threshold: int = 200) -> tuple[np.ndarray, np.ndarray]:
         ValueError: for a threshold outside ``[0, 255)`` or images in neither convention.
     """
     from scipy import ndimage
-
-    from .plotting import as_uint8_images
 
     if not 0 <= threshold < 255:
         raise ValueError(f"threshold must be a grey level in [0, 255), got {threshold!r}")

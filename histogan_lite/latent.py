@@ -29,7 +29,7 @@ from torch import nn
 
 from .judges import (  # noqa: F401 (re-exported: the image judges used to live here)
     LumenDetector, _psnr_from_mse, clear_space, edit_preservation, fit_lumen_detector, psnr)
-from .utils import images_to_tensor
+from .utils import as_image_tensor, check_labels
 from .utils import progress as _progress
 
 __all__ = [
@@ -148,55 +148,8 @@ def _check_labels(generator, labels, n: int, name: str = "labels") -> torch.Tens
             f"with values in [0, {n_classes})"
         )
     if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
-        labels = torch.full((n,), int(labels), dtype=torch.long)
-    elif isinstance(labels, (np.ndarray, list, tuple)):
-        labels = torch.as_tensor(np.asarray(labels))
-    if not isinstance(labels, torch.Tensor) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        got = f"dtype {labels.dtype}" if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"{name} must be an integer tensor (N,) of class indices, got {got}")
-    labels = labels.detach().cpu().long()
-    if labels.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one class per image, got {tuple(labels.shape)}")
-    bad = (labels < 0) | (labels >= n_classes)
-    if bad.any():
-        raise ValueError(
-            f"{name} must lie in [0, {n_classes}) (the generator's classes), got {sorted(set(labels[bad].tolist()))}"
-        )
-    return labels
-
-
-def _check_images(images, image_size: int, name: str = "images") -> torch.Tensor:
-    """Target images as a float32 CPU tensor (N, 3, S, S) in [-1, 1]; uint8 arrays are converted."""
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8:
-            raise TypeError(
-                f"{name}: a numpy array must be uint8 (N, H, W, 3) in [0, 255]; got dtype {images.dtype}. "
-                "Float images go in as a torch tensor (N, 3, H, W) in [-1, 1]"
-            )
-        images = images_to_tensor(images)
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-        got = f"dtype {images.dtype}" if isinstance(images, torch.Tensor) else type(images).__name__
-        raise TypeError(f"{name} must be a float tensor (N, 3, {image_size}, {image_size}) in [-1, 1], got {got}")
-    if images.ndim == 3:
-        images = images[None]
-    expected = (3, image_size, image_size)
-    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise ValueError(
-            f"{name} must have shape (N, 3, {image_size}, {image_size}) to match the generator's "
-            f"image_size={image_size}, got {tuple(images.shape)}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"{name} is empty (N = 0)")
-    images = images.detach().float().cpu()
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1.001 or hi > 1.001:
-        raise ValueError(
-            f"{name} must have values in [-1, 1] (a generator's tanh range), got [{lo:.3f}, {hi:.3f}]; "
-            "convert uint8 images with histogan_lite.images_to_tensor"
-        )
-    return images.clamp(-1.0, 1.0)
+        labels = np.full(n, int(labels))
+    return torch.from_numpy(check_labels(labels, n, name, n_classes))
 
 
 def generate(generator: nn.Module, z: torch.Tensor, labels=None, batch_size: int = 256) -> torch.Tensor:
@@ -334,7 +287,7 @@ def reverse_search(
             cDCGAN, given for a DCGAN, or outside the classes, or if an argument is out of range.
     """
     _check_generator(generator)
-    x = _check_images(images, generator.image_size)
+    x = as_image_tensor(images, image_size=generator.image_size, allow_empty=False)
     n, dim = x.shape[0], generator.latent_dim
     labels = _check_labels(generator, labels, n)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -588,7 +541,7 @@ def encode(encoder: LatentEncoder, images, batch_size: int = 256) -> torch.Tenso
     """
     if not isinstance(encoder, LatentEncoder):
         raise TypeError(f"encoder must be a LatentEncoder (see train_encoder), got {type(encoder).__name__}")
-    x = _check_images(images, encoder.image_size)
+    x = as_image_tensor(images, image_size=encoder.image_size, allow_empty=False)
     dev = _device_of(encoder)
     was_training = encoder.training
     encoder.eval()

@@ -35,7 +35,7 @@ import shapely
 
 from .annotations import Annotations, read_asap_xml
 from .slides import Slide, open_slide
-from .utils import atomic_path, atomic_write_text, progress
+from .utils import CLASS_NAMES, atomic_path, atomic_write_text, progress
 
 __all__ = [
     "CLASS_NAMES",
@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 #: Label 0 and 1, and the folder each class's PNGs go to.
-CLASS_NAMES = ("negative", "positive")
 MANIFEST_COLUMNS = [
     "slide", "level", "x", "y", "width", "height", "label", "class",
     "tumor_fraction", "tissue_fraction", "path",

@@ -10,41 +10,10 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-from .utils import tensor_to_images
+from .utils import as_uint8_images  # noqa: F401 (its home is utils; importable here as before)
 
 __all__ = ["image_grid", "as_uint8_images", "figure_alt_text", "register_alt_text_formatter"]
-
-
-def as_uint8_images(images) -> np.ndarray:
-    """Bring images of any of the package's two conventions to uint8 ``(N, H, W, 3)``.
-
-    Args:
-        images: a numpy ``uint8`` array ``(N, H, W, 3)`` / ``(H, W, 3)`` in ``[0, 255]``, or a float torch
-            tensor ``(N, 3, H, W)`` / ``(3, H, W)`` in ``[-1, 1]``, or a list of ``(H, W, 3)`` uint8 arrays
-            of equal shape.
-
-    Returns:
-        numpy ``uint8`` array ``(N, H, W, 3)``.
-
-    Raises:
-        TypeError / ValueError: from :func:`histogan_lite.utils.tensor_to_images` for tensors outside
-            ``[-1, 1]``; ValueError for arrays that are not uint8 RGB.
-    """
-    if isinstance(images, torch.Tensor):
-        return tensor_to_images(images)
-    if isinstance(images, (list, tuple)):
-        images = np.stack([np.asarray(im) for im in images])
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"images must be uint8 (N, H, W, 3) in [0, 255] or a float tensor (N, 3, H, W) in [-1, 1]; "
-            f"got dtype {images.dtype}, shape {images.shape}"
-        )
-    return images
 
 
 def image_grid(

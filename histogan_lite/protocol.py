@@ -26,9 +26,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .classifier import (CLASS_NAMES, _as_labels, _as_tensor, _check_pair, _model_device,
-                         _require_both_classes, accuracy, train_classifier)
-from .utils import progress
+from .classifier import _model_device, accuracy, train_classifier
+from .utils import CLASS_NAMES, as_image_tensor, check_labels, check_same_size, progress, require_every_class
 
 __all__ = [
     "generate_images",
@@ -194,12 +193,12 @@ def cross_evaluation(
         ValueError: patch sizes differ between the two sets; a set or test set holds one class only;
             too few images for ``n_test`` plus the largest sample count; labels not matching images.
     """
-    rx, gx = _as_tensor(real_images, "real_images"), _as_tensor(generated_images, "generated_images")
-    ry = _as_labels(real_labels, len(rx), "real_labels")
-    gy = _as_labels(generated_labels, len(gx), "generated_labels")
-    _check_pair(rx, gx, "real_images", "generated_images")
-    _require_both_classes(ry, "real_labels")
-    _require_both_classes(gy, "generated_labels")
+    rx, gx = as_image_tensor(real_images, "real_images"), as_image_tensor(generated_images, "generated_images")
+    ry = check_labels(real_labels, len(rx), "real_labels")
+    gy = check_labels(generated_labels, len(gx), "generated_labels")
+    check_same_size(rx, gx, "real_images", "generated_images")
+    require_every_class(ry, "real_labels")
+    require_every_class(gy, "generated_labels")
     if n_test < 2:
         raise ValueError(f"n_test must be at least 2 (one image per class), got {n_test}")
     sample_counts, iterations = [int(n) for n in sample_counts], [int(i) for i in iterations]
@@ -363,12 +362,12 @@ def augmentation_experiment(
         ValueError: the generator is unconditional (a DCGAN checkpoint where a cDCGAN is needed); its
             images are not the size of the real ones; a set lacks a class; the pool is too small.
     """
-    rx = _as_tensor(real_images, "real_images")
-    ry = _as_labels(real_labels, len(rx), "real_labels")
-    tx = _as_tensor(test_images, "test_images")
-    ty = _as_labels(test_labels, len(tx), "test_labels")
-    _require_both_classes(ty, "the test set")
-    _check_pair(rx, tx, "real_images", "test_images")
+    rx = as_image_tensor(real_images, "real_images")
+    ry = check_labels(real_labels, len(rx), "real_labels")
+    tx = as_image_tensor(test_images, "test_images")
+    ty = check_labels(test_labels, len(tx), "test_labels")
+    require_every_class(ty, "the test set")
+    check_same_size(rx, tx, "real_images", "test_images")
     if not isinstance(generator, nn.Module) or not hasattr(generator, "n_classes"):
         raise TypeError(f"generator must be a histogan_lite.models.Generator, got {type(generator).__name__}")
     if generator.n_classes != 2:
@@ -399,8 +398,8 @@ def augmentation_experiment(
         pos_small = pos[:n_positive_imbalanced]
         n_gen_neg = n_generated // 2
         gen_x = torch.cat([
-            _as_tensor(generate_images(generator, n_gen_neg, 0, seed=2 * s + 10_000)),
-            _as_tensor(generate_images(generator, n_generated - n_gen_neg, 1, seed=2 * s + 10_001)),
+            as_image_tensor(generate_images(generator, n_gen_neg, 0, seed=2 * s + 10_000)),
+            as_image_tensor(generate_images(generator, n_generated - n_gen_neg, 1, seed=2 * s + 10_001)),
         ]) if n_generated else rx[:0]
         gen_y = np.repeat([0, 1], [n_gen_neg, n_generated - n_gen_neg])
         datasets = {

@@ -1,4 +1,4 @@
-"""Core helpers shared by every chapter: device, seeds, image conversion, data directory.
+"""Core helpers shared by every chapter: device, seeds, image and label conventions, data directory.
 
 Image conventions used throughout the package
 ---------------------------------------------
@@ -8,6 +8,11 @@ Image conventions used throughout the package
 * **tensors**: torch ``float32`` tensors of shape ``(N, 3, H, W)``, channels first (CHW), values in
   ``[-1, 1]``. This is what the generator's ``tanh`` output and the discriminator's input use
   (Radford et al. 2015, section 3; paper section 3.1).
+
+:func:`images_to_tensor` and :func:`tensor_to_images` convert between the two; :func:`as_image_tensor`
+and :func:`as_uint8_images` accept either and check it. Labels are integer class indices, ``0`` negative
+(normal lymph node tissue) and ``1`` positive (tumour), named by :data:`CLASS_NAMES`; :func:`check_labels`
+and :func:`require_every_class` check them. Every module uses these, none writes its own.
 """
 
 from __future__ import annotations
@@ -22,10 +27,16 @@ import numpy as np
 import torch
 
 __all__ = [
+    "CLASS_NAMES",
     "select_device",
     "seed_everything",
     "images_to_tensor",
     "tensor_to_images",
+    "as_image_tensor",
+    "as_uint8_images",
+    "check_same_size",
+    "check_labels",
+    "require_every_class",
     "data_dir",
     "is_headless",
     "progress",
@@ -34,6 +45,10 @@ __all__ = [
     "atomic_write_text",
     "hardware_summary",
 ]
+
+#: Name of each class index: label 0 is negative (normal tissue), label 1 positive (tumour), as in
+#: CAMELYON16/17 and the paper (section 2).
+CLASS_NAMES = ("negative", "positive")
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
@@ -182,6 +197,156 @@ def tensor_to_images(x: torch.Tensor, *, atol: float = 1e-3) -> np.ndarray:
         )
     x = ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def as_image_tensor(images, name: str = "images", *, image_size: int | None = None,
+                    allow_empty: bool = True) -> torch.Tensor:
+    """Check images in either convention and return them as a float32 CPU tensor in ``[-1, 1]``.
+
+    Args:
+        images: numpy ``uint8`` ``(N, H, W, 3)`` / ``(H, W, 3)`` in ``[0, 255]``, or a float torch tensor
+            ``(N, 3, H, W)`` / ``(3, H, W)`` in ``[-1, 1]`` (any device; a tolerance of 0.001 for rounding,
+            then clipped).
+        name: the argument's name, for the error messages.
+        image_size: when given, ``H`` and ``W`` must both equal it (a generator's ``image_size``).
+        allow_empty: whether ``N = 0`` is accepted.
+
+    Returns:
+        ``torch.float32`` CPU tensor ``(N, 3, H, W)`` with values in ``[-1, 1]``, detached.
+
+    Raises:
+        TypeError: a numpy array that is not ``uint8``, a tensor that is not floating point, or another type.
+        ValueError: a wrong layout or size, NaN or infinite values, values outside ``[-1, 1]``, or an
+            empty set when ``allow_empty`` is False.
+    """
+    want = f"(N, 3, {image_size}, {image_size})" if image_size else "(N, 3, H, W)"
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8:
+            raise TypeError(
+                f"{name}: a numpy array must be uint8 (N, H, W, 3) in [0, 255], got dtype {images.dtype}; "
+                f"float images go in as a torch tensor {want} in [-1, 1]"
+            )
+        if images.ndim not in (3, 4) or images.shape[-1] != 3:
+            raise ValueError(f"{name}: a numpy array must have shape (N, H, W, 3) or (H, W, 3), got {images.shape}")
+        images = images_to_tensor(images)
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        got = f"dtype {images.dtype}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise TypeError(
+            f"{name} must be a float tensor {want} in [-1, 1] or a numpy uint8 array (N, H, W, 3), got {got}"
+        )
+    x = images.detach().float().cpu()
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4 or x.shape[1] != 3 or (image_size and tuple(x.shape[2:]) != (image_size, image_size)):
+        fits = f" to match the generator's image_size={image_size}" if image_size else ""
+        raise ValueError(f"{name} must have shape {want}{fits}, got {tuple(images.shape)}")
+    if x.shape[0] == 0:
+        if not allow_empty:
+            raise ValueError(f"{name} is empty (N = 0)")
+        return x
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1.001 or hi > 1.001:
+        raise ValueError(
+            f"{name} must have values in [-1, 1] (a generator's tanh range), got [{lo:.3f}, {hi:.3f}]; "
+            "convert uint8 images with histogan_lite.images_to_tensor"
+        )
+    return x.clamp(-1.0, 1.0)
+
+
+def as_uint8_images(images) -> np.ndarray:
+    """Bring images of any of the package's two conventions to uint8 ``(N, H, W, 3)``.
+
+    Args:
+        images: a numpy ``uint8`` array ``(N, H, W, 3)`` / ``(H, W, 3)`` in ``[0, 255]``, or a float torch
+            tensor ``(N, 3, H, W)`` / ``(3, H, W)`` in ``[-1, 1]``, or a list of ``(H, W, 3)`` uint8 arrays
+            of equal shape.
+
+    Returns:
+        numpy ``uint8`` array ``(N, H, W, 3)``.
+
+    Raises:
+        TypeError / ValueError: from :func:`tensor_to_images` for tensors outside ``[-1, 1]``;
+            ValueError for arrays that are not uint8 RGB.
+    """
+    if isinstance(images, torch.Tensor):
+        return tensor_to_images(images)
+    if isinstance(images, (list, tuple)):
+        images = np.stack([np.asarray(im) for im in images])
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"images must be uint8 (N, H, W, 3) in [0, 255] or a float tensor (N, 3, H, W) in [-1, 1]; "
+            f"got dtype {images.dtype}, shape {images.shape}"
+        )
+    return images
+
+
+def check_same_size(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    """Refuse two image sets ``(N, 3, H, W)`` of different patch sizes (e.g. real vs generated).
+
+    Raises:
+        ValueError: naming both sets and their sizes in pixels.
+    """
+    if tuple(a.shape[1:]) != tuple(b.shape[1:]):
+        raise ValueError(
+            f"{name_a} are {a.shape[2]}x{a.shape[3]} pixels but {name_b} are "
+            f"{b.shape[2]}x{b.shape[3]}; both sets must have the same patch size (use the generator "
+            "trained at the patch size of the real data, or resize the real patches)"
+        )
+
+
+def check_labels(labels, n: int, name: str = "labels", n_classes: int = 2) -> np.ndarray:
+    """Check class labels: one integer class index per image.
+
+    Args:
+        labels: array-like or tensor ``(n,)`` of class indices (0 negative, 1 positive); integer, bool or
+            integral float values.
+        n: the number of images they label.
+        name: the argument's name, for the error messages.
+        n_classes: labels must lie in ``[0, n_classes)``.
+
+    Returns:
+        numpy ``int64`` array ``(n,)``.
+
+    Raises:
+        ValueError: a wrong shape, non-integral values, or a class outside ``[0, n_classes)``.
+    """
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    lab = np.asarray(labels)
+    if lab.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one label per image, got shape {lab.shape}")
+    if lab.size and not np.issubdtype(lab.dtype, np.integer) and not np.issubdtype(lab.dtype, np.bool_):
+        if not np.issubdtype(lab.dtype, np.number) or not np.all(np.equal(np.mod(lab, 1), 0)):
+            raise ValueError(f"{name} must be integer class indices, got dtype {lab.dtype}")
+    lab = lab.astype(np.int64)
+    bad = (lab < 0) | (lab >= n_classes)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie in [0, {n_classes}) (class indices: 0 = negative, 1 = positive), "
+            f"got {sorted(set(lab[bad].tolist()))[:10]}"
+        )
+    return lab
+
+
+def require_every_class(labels: np.ndarray, name: str, n_classes: int = 2) -> None:
+    """Refuse a label set that lacks a class: an accuracy on it says nothing about telling them apart.
+
+    Raises:
+        ValueError: naming the set and the classes it has.
+    """
+    present = sorted(set(np.asarray(labels).tolist()))
+    if len(present) < n_classes:
+        which = ", ".join(CLASS_NAMES[c] if c < len(CLASS_NAMES) else str(c) for c in present) or "none"
+        raise ValueError(
+            f"{name} contains only one class ({which}: {len(labels)} images); an accuracy on it says "
+            f"nothing about telling the {n_classes} classes apart. Use a set with every class, "
+            "ideally balanced."
+        )
 
 
 def data_dir(create: bool = True) -> Path:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from . import latent
-from .plotting import as_uint8_images
+from .utils import as_uint8_images
 from .utils import is_headless
 
 __all__ = [

@@ -149,3 +149,60 @@ def test_hardware_summary_names_cpu_gpu_and_versions():
     assert text.startswith("CPU ") and f"({os.cpu_count()} logical cores)" in text
     assert ("GPU none" in text) != torch.cuda.is_available()
     assert f"torch {torch.__version__}" in text and text.endswith("; 1 torch thread")
+
+
+# ------------------------------------------------------------------ the ground floor: one set of checks
+def test_as_image_tensor_takes_both_conventions_and_names_the_argument():
+    img = np.array([[[[0, 255, 51]]]], np.uint8)  # (1, 1, 1, 3)
+    x = utils.as_image_tensor(img)
+    assert x.dtype == torch.float32 and x.shape == (1, 3, 1, 1)
+    assert x.flatten().tolist() == [-1.0, 1.0, pytest.approx(51 / 127.5 - 1)]
+    t = torch.tensor([[[[1.0005]], [[-1.0]], [[0.5]]]])  # rounding just past 1 is clipped
+    assert utils.as_image_tensor(t).flatten().tolist() == [1.0, -1.0, 0.5]
+    assert utils.as_image_tensor(torch.zeros(0, 3, 8, 8)).shape == (0, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"real_images is empty \(N = 0\)"):
+        utils.as_image_tensor(torch.zeros(0, 3, 8, 8), "real_images", allow_empty=False)
+    with pytest.raises(TypeError, match="targets: a numpy array must be uint8"):
+        utils.as_image_tensor(np.zeros((1, 8, 8, 3), np.float32), "targets")
+    with pytest.raises(TypeError, match="uint8 images go|numpy uint8 array"):
+        utils.as_image_tensor(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"\(N, 3, 16, 16\) to match the generator's image_size=16, got \(1, 3, 8, 8\)"):
+        utils.as_image_tensor(torch.zeros(1, 3, 8, 8), image_size=16)
+    with pytest.raises(ValueError, match=r"values in \[-1, 1\].*\[0\.000, 255\.000\]"):
+        utils.as_image_tensor(torch.tensor([0.0, 255.0]).repeat(3).reshape(1, 3, 1, 2))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        utils.as_image_tensor(torch.full((1, 3, 1, 1), float("inf")))
+
+
+def test_check_labels_and_every_class():
+    assert utils.check_labels(np.array([0.0, 1.0, 1.0]), 3).tolist() == [0, 1, 1]
+    assert utils.check_labels(torch.tensor([True, False]), 2).dtype == np.int64
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\), one label per image, got shape \(2,\)"):
+        utils.check_labels([0, 1], 3, "y")
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\) \(class indices.*got \[2, 5\]"):
+        utils.check_labels([0, 2, 5, 2], 4)
+    with pytest.raises(ValueError, match="integer class indices"):
+        utils.check_labels([0.5, 1.0], 2)
+    with pytest.raises(ValueError, match=r"test set contains only one class \(positive: 2 images\)"):
+        utils.require_every_class(np.array([1, 1]), "test set")
+    assert hl.CLASS_NAMES == ("negative", "positive")
+
+
+def test_class_names_are_defined_once():
+    import re
+    from pathlib import Path
+
+    package = Path(utils.__file__).parent
+    hits = [(p.name, m.group(0)) for p in sorted(package.glob("*.py"))
+            for m in re.finditer(r'CLASS_NAMES\s*=',
+                                 p.read_text())]
+    assert hits == [("utils.py", "CLASS_NAMES =")]
+
+
+def test_importing_the_package_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, histogan_lite, histogan_lite.evaluation, histogan_lite.latent; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

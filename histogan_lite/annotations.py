@@ -27,6 +27,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from .utils import atomic_write_text
+
 __all__ = [
     "TUMOR_GROUPS",
     "EXCLUSION_GROUPS",
@@ -241,8 +243,6 @@ def write_asap_xml(path: str | os.PathLike, polygons: list[tuple[str, list[tuple
     Returns:
         The path written.
     """
-    from .utils import atomic_write_text
-
     lines = ['<?xml version="1.0"?>', "<ASAP_Annotations>", "\t<Annotations>"]
     for i, (group, pts) in enumerate(polygons):
         lines.append(f'\t\t<Annotation Name="Annotation {i}" Type="Polygon" PartOfGroup="{group}" Color="#F4FA58">')

@@ -26,8 +26,10 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .classifier import _model_device, accuracy, train_classifier
-from .utils import CLASS_NAMES, as_image_tensor, check_labels, check_same_size, progress, require_every_class
+from .classifier import accuracy, train_classifier
+from .latent import generate, sample_z
+from .utils import (CLASS_NAMES, as_image_tensor, check_labels, check_same_size, progress, require_every_class,
+                    tensor_to_images)
 
 __all__ = [
     "generate_images",
@@ -50,7 +52,8 @@ def generate_images(generator: nn.Module, n: int, label: int | None = None, *, s
 
     ``z`` is drawn from the paper's prior, uniform in ``[-1, 1]^latent_dim``
     (:func:`histogan_lite.latent.sample_z`), and ``G(z)`` (DCGAN) or ``G(z, label)`` (cDCGAN) is
-    converted from ``[-1, 1]`` to ``[0, 255]``.
+    converted from ``[-1, 1]`` to ``[0, 255]`` by :func:`histogan_lite.latent.generate`, which runs G in
+    eval mode and restores the mode it found.
 
     Args:
         generator: a :class:`histogan_lite.models.Generator` (attributes ``latent_dim``, ``n_classes``).
@@ -67,9 +70,6 @@ def generate_images(generator: nn.Module, n: int, label: int | None = None, *, s
         TypeError: ``generator`` is not a generator (for example a discriminator or a classifier).
         ValueError: ``label`` given to a DCGAN, missing for a cDCGAN, or out of range.
     """
-    from .latent import sample_z
-    from .utils import tensor_to_images
-
     if not isinstance(generator, nn.Module) or not hasattr(generator, "latent_dim") or not hasattr(generator, "n_classes"):
         raise TypeError(
             f"generator must be a histogan_lite.models.Generator (e.g. pretrained.load_generator('cdcgan-64')), "
@@ -92,18 +92,8 @@ def generate_images(generator: nn.Module, n: int, label: int | None = None, *, s
     if n == 0:
         size = getattr(generator, "image_size", 64)
         return np.zeros((0, size, size, 3), np.uint8)
-    generator.eval()
-    dev = _model_device(generator)
     z = sample_z(int(n), latent_dim=generator.latent_dim, seed=int(seed))
-    out = []
-    for i in range(0, n, batch_size):
-        zb = z[i:i + batch_size].to(dev)
-        if conditional:
-            lab = torch.full((len(zb),), int(label), dtype=torch.long, device=dev)
-            out.append(tensor_to_images(generator(zb, lab)))
-        else:
-            out.append(tensor_to_images(generator(zb)))
-    return np.concatenate(out)
+    return tensor_to_images(generate(generator, z, int(label) if conditional else None, batch_size=batch_size))
 
 
 # ----------------------------------------------------------------------------------------------------

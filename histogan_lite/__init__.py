@@ -13,6 +13,7 @@ Not for diagnostic use: every model and image here is for teaching only.
 
 import sys
 
+from .listing import show_source
 from .utils import (
     CLASS_NAMES,
     data_dir,
@@ -56,5 +57,6 @@ __all__ = [
     "seed_everything",
     "select_device",
     "tensor_to_images",
+    "show_source",
     "__version__",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "psnr",
     "ReverseSearchResult",
     "reverse_search",
+    "search_z",
     "LatentEncoder",
     "train_encoder",
     "encode",
@@ -68,6 +69,8 @@ def sample_z(
     latent_dim: int = 100,
     seed: int | None = None,
     device: str | torch.device | None = None,
+    *,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Draw latent vectors z from the paper's prior, uniform in [-1, 1] (section 3.1).
 
@@ -79,23 +82,29 @@ def sample_z(
             (seed it with ``hl.seed_everything``).
         device: where the returned tensor lives (default CPU). Sampling always happens on the CPU so
             a seed gives the same z on every device.
+        generator: draw from this ``torch.Generator`` instead (a training loop's own stream of draws), on
+            the generator's device; ``seed`` must then be ``None``.
 
     Returns:
         ``torch.float32`` tensor of shape ``(n, latent_dim)`` with values in ``[-1, 1)``.
 
     Raises:
-        ValueError: if ``n`` or ``latent_dim`` is not a positive integer, or ``seed`` is negative.
+        ValueError: if ``n`` or ``latent_dim`` is not a positive integer, ``seed`` is negative, or both
+            ``seed`` and ``generator`` are given.
     """
     for name, value in (("n", n), ("latent_dim", latent_dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
-    gen = None
+    if seed is not None and generator is not None:
+        raise ValueError("pass seed or generator, not both")
+    gen = generator
     if seed is not None:
         gen = torch.Generator()
         gen.manual_seed(seed)
-    z = torch.rand(n, latent_dim, generator=gen, dtype=torch.float32) * 2.0 - 1.0  # U(0,1) -> U(-1,1)
+    where = gen.device if gen is not None else None
+    z = torch.rand(n, latent_dim, generator=gen, dtype=torch.float32, device=where) * 2.0 - 1.0  # U(0,1) -> U(-1,1)
     return z if device is None else z.to(device)
 
 
@@ -309,78 +318,23 @@ def reverse_search(
         if init.shape[0] != n:
             raise ValueError(f"init must have one row per target image, shape ({n}, {dim}), got {tuple(init.shape)}")
         z0[0] = init.clamp(-1.0, 1.0)
-    z0 = z0.view(restarts * n, dim).to(dev)
-    if constraint == "clamp":
-        w = z0.clone()
-    else:
-        w = torch.atanh(z0.clamp(-0.999, 0.999))
-    w.requires_grad_(True)
     target = x.to(dev).repeat(restarts, 1, 1, 1)  # row r * n + i: restart r of target i
     lab = None if labels is None else labels.to(dev).repeat(restarts)
-    opt = torch.optim.Adam([w], lr=lr)
-
-    best_rmse = torch.full((n,), float("inf"), device=dev)
-    best_z = torch.zeros(n, dim, device=dev)
-    best_restart = torch.zeros(n, dtype=torch.long, device=dev)
-    ref_rmse = best_rmse.clone()  # best RMSE at the last real improvement, for the plateau test
-    last_gain = torch.zeros(n, dtype=torch.long, device=dev)
-    history: list[torch.Tensor] = []
-    cols = torch.arange(n, device=dev)
-
-    def latent() -> torch.Tensor:
-        return w if constraint == "clamp" else torch.tanh(w)
-
-    def rmse_of(z: torch.Tensor) -> torch.Tensor:
-        out = generator(z) if lab is None else generator(z, lab)
-        # the paper's objective: root-mean-square error between G(z) and the target image
-        return ((out - target) ** 2).flatten(1).mean(1).clamp_min(1e-12).sqrt()
-
-    def record(z: torch.Tensor, rmse: torch.Tensor) -> None:
-        per_restart = rmse.detach().view(restarts, n)
-        value, which = per_restart.min(0)
-        better = value < best_rmse
-        best_rmse[better] = value[better]
-        best_restart[better] = which[better]
-        best_z[better] = z.detach().view(restarts, n, dim)[which, cols][better]
-        history.append(best_rmse.clone())
-
+    best = _BestSoFar(restarts, n, dim, dev)
     was_training = generator.training
     generator.eval()
     bar = _progress(total=steps, desc="reverse search", disable=not progress, leave=False)
-    steps_run = 0
     try:
-        for step in range(steps):
-            z = latent()
-            rmse = rmse_of(z)
-            record(z, rmse)  # before the update: the start, then the z each step produced
-            (grad,) = torch.autograd.grad(rmse.sum(), [w])  # z only: the generator's weights stay untouched
-            w.grad = grad
-            opt.step()
-            if constraint == "clamp":
-                with torch.no_grad():
-                    w.clamp_(-1.0, 1.0)  # projected gradient descent: back into the prior's support
-            steps_run = step + 1
-            bar.update(1)
-            gained = best_rmse < ref_rmse * (1.0 - tol)
-            ref_rmse = torch.where(gained, best_rmse, ref_rmse)
-            last_gain = torch.where(gained, torch.full_like(last_gain, step), last_gain)
-            if step % 10 == 0:
-                bar.set_postfix(psnr=f"{float(_psnr_from_mse(best_rmse**2).mean()):.1f} dB")
-            if patience is not None and bool((step - last_gain >= patience).all()):
-                break
-            if target_psnr is not None and bool((_psnr_from_mse(best_rmse**2) >= target_psnr).all()):
-                break
-        with torch.no_grad():
-            z = latent()
-            record(z, rmse_of(z))  # the last step's z
+        steps_run = search_z(generator, target, lab, z0.view(restarts * n, dim).to(dev), best, bar, steps=steps, lr=lr,
+                            constraint=constraint, patience=patience, tol=tol, target_psnr=target_psnr)
     finally:
         bar.close()
         generator.train(was_training)
 
-    z_best = best_z.cpu()
+    z_best = best.z.cpu()
     recon = generate(generator, z_best, labels)
     mse = ((recon - x) ** 2).flatten(1).mean(1)
-    rmse_hist = torch.stack(history).cpu()
+    rmse_hist = torch.stack(best.history).cpu()
     return ReverseSearchResult(
         z=z_best,
         images=recon,
@@ -388,11 +342,84 @@ def reverse_search(
         psnr=_psnr_from_mse(mse),
         rmse_history=rmse_hist,
         psnr_history=_psnr_from_mse(rmse_hist**2),
-        restart=best_restart.cpu(),
+        restart=best.restart.cpu(),
         labels=labels,
         steps=steps_run,
         seconds=time.perf_counter() - start,
     )
+
+
+def search_z(generator, target, lab, z0, best: "_BestSoFar", bar, *, steps, lr, constraint, patience, tol,
+            target_psnr) -> int:
+    """The search core of :func:`reverse_search` (paper 3.2.1): Adam on z against the RMSE, z kept in [-1, 1].
+
+    Returns the steps run. ``target`` ``(R * N, 3, S, S)`` holds restart r of target i in row ``r * N + i``, ``z0`` ``(R * N, D)``
+    the starts, ``lab`` the classes (cDCGAN) or ``None``; ``best`` keeps the best z of each target; the
+    generator is already in eval mode.
+    """
+    w = z0.clone() if constraint == "clamp" else torch.atanh(z0.clamp(-0.999, 0.999))
+    w.requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+
+    def latent() -> torch.Tensor:
+        return w if constraint == "clamp" else torch.tanh(w)  # z = tanh(w) stays inside the cube
+
+    def rmse_of(z: torch.Tensor) -> torch.Tensor:
+        out = generator(z) if lab is None else generator(z, lab)
+        # the paper's objective: root-mean-square error between G(z) and the target image
+        return ((out - target) ** 2).flatten(1).mean(1).clamp_min(1e-12).sqrt()
+
+    steps_run = 0
+    for step in range(steps):
+        z = latent()
+        rmse = rmse_of(z)
+        best.record(z, rmse)  # before the update: the start, then the z each step produced
+        (w.grad,) = torch.autograd.grad(rmse.sum(), [w])  # z only: the generator's weights stay untouched
+        opt.step()
+        if constraint == "clamp":
+            with torch.no_grad():
+                w.clamp_(-1.0, 1.0)  # projected gradient descent: back into the prior's support
+        steps_run = step + 1
+        bar.update(1)
+        if best.done(step, bar, patience=patience, tol=tol, target_psnr=target_psnr):
+            break
+    with torch.no_grad():
+        z = latent()
+        best.record(z, rmse_of(z))  # the last step's z
+    return steps_run
+
+
+class _BestSoFar:
+    """Bookkeeping of :func:`reverse_search`: the best z per target over restarts and steps, and the stop rules."""
+
+    def __init__(self, restarts: int, n: int, dim: int, dev: torch.device):
+        self.restarts, self.n, self.dim = restarts, n, dim
+        self.rmse = torch.full((n,), float("inf"), device=dev)
+        self.z = torch.zeros(n, dim, device=dev)
+        self.restart = torch.zeros(n, dtype=torch.long, device=dev)
+        self.ref_rmse = self.rmse.clone()  # best RMSE at the last real improvement, for the plateau test
+        self.last_gain = torch.zeros(n, dtype=torch.long, device=dev)
+        self.history: list[torch.Tensor] = []
+        self.cols = torch.arange(n, device=dev)
+
+    def record(self, z: torch.Tensor, rmse: torch.Tensor) -> None:
+        value, which = rmse.detach().view(self.restarts, self.n).min(0)
+        better = value < self.rmse
+        self.rmse[better] = value[better]
+        self.restart[better] = which[better]
+        self.z[better] = z.detach().view(self.restarts, self.n, self.dim)[which, self.cols][better]
+        self.history.append(self.rmse.clone())
+
+    def done(self, step: int, bar, *, patience, tol: float, target_psnr) -> bool:
+        """Update the plateau test after ``step``; True when every target stalled or reached ``target_psnr``."""
+        gained = self.rmse < self.ref_rmse * (1.0 - tol)
+        self.ref_rmse = torch.where(gained, self.rmse, self.ref_rmse)
+        self.last_gain = torch.where(gained, torch.full_like(self.last_gain, step), self.last_gain)
+        if step % 10 == 0:
+            bar.set_postfix(psnr=f"{float(_psnr_from_mse(self.rmse**2).mean()):.1f} dB")
+        if patience is not None and bool((step - self.last_gain >= patience).all()):
+            return True
+        return target_psnr is not None and bool((_psnr_from_mse(self.rmse**2) >= target_psnr).all())
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from torch import nn
 from .latent import sample_z
 from .training import discriminator_loss, generator_loss
 
-__all__ = ["ring_data", "ToyGenerator", "ToyDiscriminator", "ToyResult", "train_toy_gan"]
+__all__ = ["ring_data", "ToyGenerator", "ToyDiscriminator", "ToyResult", "train_toy_gan", "toy_gan_step"]
 
 
 def ring_data(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.05, seed: int = 0) -> torch.Tensor:
@@ -141,18 +141,37 @@ def train_toy_gan(
         if step == steps:
             break
         real = data[torch.randint(0, len(data), (batch_size,), generator=gen)]
-        z = torch.rand(batch_size, latent_dim, generator=gen) * 2 - 1  # z ~ U[-1, 1]
-        logit_real, logit_fake = D(real), D(G(z).detach())
-        loss_d = discriminator_loss(logit_real, logit_fake, real_label)  # eq. (1)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        for _ in range(g_steps):
-            z = torch.rand(batch_size, latent_dim, generator=gen) * 2 - 1
-            loss_g = generator_loss(D(G(z)), generator_loss_kind)  # eq. (4) or eq. (2)
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
-        rows.append({"step": step, "loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
-                     "d_real": float(torch.sigmoid(logit_real.detach()).mean()), "d_fake": float(torch.sigmoid(logit_fake.detach()).mean())})
+        rows.append({"step": step, **toy_gan_step(G, D, opt_d, opt_g, real, gen, generator_loss_kind=generator_loss_kind,
+                                                  g_steps=g_steps, real_label=real_label)})
     return ToyResult(G, D, pd.DataFrame(rows), snapshots)
+
+
+def toy_gan_step(G: ToyGenerator, D: ToyDiscriminator, opt_d, opt_g, real: torch.Tensor, gen: torch.Generator, *,
+                 generator_loss_kind: str = "non-saturating", g_steps: int = 1, real_label: float = 1.0) -> dict:
+    """One training step of the 2-D GAN: a D update with eq. (1), then ``g_steps`` G updates with eq. (4).
+
+    Args:
+        G, D: the toy networks; opt_d, opt_g: their optimizers.
+        real: float ``(B, 2)`` real points; the same number of z is drawn from ``gen`` for each update.
+        gen: the ``torch.Generator`` of every draw of z.
+        generator_loss_kind, g_steps, real_label: as for :func:`train_toy_gan`.
+
+    Returns:
+        ``{"loss_d", "loss_g", "d_real", "d_fake"}``: the losses of the last D and G updates and D's mean
+        probability "real" on the real and generated batch of the D update.
+    """
+    z = sample_z(len(real), G.latent_dim, generator=gen)
+    logit_real, logit_fake = D(real), D(G(z).detach())
+    loss_d = discriminator_loss(logit_real, logit_fake, real_label)  # eq. (1)
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    for _ in range(g_steps):
+        z = sample_z(len(real), G.latent_dim, generator=gen)
+        loss_g = generator_loss(D(G(z)), generator_loss_kind)  # eq. (4) or eq. (2)
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+    return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()),
+            "d_real": float(torch.sigmoid(logit_real.detach()).mean()),
+            "d_fake": float(torch.sigmoid(logit_fake.detach()).mean())}

@@ -105,3 +105,35 @@ def test_old_names_stay_importable_from_evaluation():
     from histogan_lite import evaluation
 
     assert evaluation.kid is q.kid and evaluation.fid_from_features is q.fid_from_features
+
+
+# ----------------------------------------------------------------------------------------------------
+# Regression guard: the shipped generators reach the floors of issue 11 on a small sample
+# ----------------------------------------------------------------------------------------------------
+# The checkpoints shipped at 9c9e29e (trained on renderer version 3) fail these floors (coverage, grid
+# energy, diversity): the xfail goes once helper "recipe" ships retrained checkpoints that pass.
+@pytest.fixture(scope="module")
+def shipped_setting():
+    real, real_labels = q.unseen_real_patches(400, size=64, seed=1)
+    blur_src, _ = q.unseen_real_patches(200, size=64, seed=2)
+    clf = q.quality_classifier(64)  # cached in data_dir() per renderer version (~25 s CPU the first time)
+    blurred = q.gan_quality(q.box_blur(blur_src), real, classifier=clf)["all"]
+    return real, real_labels, clf, blurred
+
+
+def _shipped_names():
+    from histogan_lite import pretrained
+
+    return pretrained.available()
+
+
+@pytest.mark.xfail(strict=False, reason="shipped checkpoints predate the issue-11 retraining and miss its floors")
+@pytest.mark.parametrize("name", _shipped_names())
+def test_shipped_generators_reach_the_quality_floors(name, shipped_setting):
+    from histogan_lite import pretrained
+
+    real, real_labels, clf, blurred = shipped_setting
+    rep = q.evaluate_generator(pretrained.load_generator(name), real, real_labels, n=200, classifier=clf,
+                               keep_images=False)
+    failed = {s.group: [f for f, ok in q.check_floors(s, blurred=blurred).items() if not ok] for s in rep.scores}
+    assert not any(failed.values()), f"{name} misses quality floors: {failed}"

@@ -382,22 +382,8 @@ def augmentation_experiment(
     runs = []
     bar = progress(total=3 * len(seeds), desc="augmentation", disable=not show_progress)
     for s in seeds:
-        rng = np.random.default_rng(s)
-        neg = _balanced_pick(ry, {0: n_negative}, rng, "real_images (negatives)")
-        pos = rng.permutation(_balanced_pick(ry, {1: n_positive}, rng, "real_images (positives)"))
-        pos_small = pos[:n_positive_imbalanced]
-        n_gen_neg = n_generated // 2
-        gen_x = torch.cat([
-            as_image_tensor(generate_images(generator, n_gen_neg, 0, seed=2 * s + 10_000)),
-            as_image_tensor(generate_images(generator, n_generated - n_gen_neg, 1, seed=2 * s + 10_001)),
-        ]) if n_generated else rx[:0]
-        gen_y = np.repeat([0, 1], [n_gen_neg, n_generated - n_gen_neg])
-        datasets = {
-            "small dataset": (rx[np.r_[neg, pos]], ry[np.r_[neg, pos]], 0),
-            "small imbalanced dataset": (rx[np.r_[neg, pos_small]], ry[np.r_[neg, pos_small]], 0),
-            "augmented dataset": (torch.cat([rx[np.r_[neg, pos_small]], gen_x]),
-                                  np.r_[ry[np.r_[neg, pos_small]], gen_y], n_generated),
-        }
+        datasets = _augmentation_sets(rx, ry, generator, s, n_negative, n_positive, n_positive_imbalanced,
+                                      n_generated)
         for (setting, (x, y, n_gen)), ep in zip(datasets.items(), epochs):
             model = train_classifier(x, y, kind=kind, epochs=int(ep), batch_size=batch_size, seed=s, device=device,
                                      show_progress=False, **train_kwargs)
@@ -409,6 +395,35 @@ def augmentation_experiment(
             bar.update(1)
     bar.close()
     runs_df = pd.DataFrame(runs)
+    df = _augmentation_table(runs_df)
+    df.attrs["runs"] = runs_df
+    df.attrs["test negatives"], df.attrs["test positives"] = int((ty == 0).sum()), int((ty == 1).sum())
+    return df
+
+
+def _augmentation_sets(rx, ry, generator, s, n_negative, n_positive, n_positive_imbalanced, n_generated) -> dict:
+    """The three training sets of Table 4 for seed ``s``: ``{setting: (images, labels, generated count)}``."""
+    rng = np.random.default_rng(s)
+    neg = _balanced_pick(ry, {0: n_negative}, rng, "real_images (negatives)")
+    pos = rng.permutation(_balanced_pick(ry, {1: n_positive}, rng, "real_images (positives)"))
+    pos_small = pos[:n_positive_imbalanced]
+    n_gen_neg = n_generated // 2
+    gen_x = torch.cat([
+        as_image_tensor(generate_images(generator, n_gen_neg, 0, seed=2 * s + 10_000)),
+        as_image_tensor(generate_images(generator, n_generated - n_gen_neg, 1, seed=2 * s + 10_001)),
+    ]) if n_generated else rx[:0]
+    gen_y = np.repeat([0, 1], [n_gen_neg, n_generated - n_gen_neg])
+    datasets = {
+        "small dataset": (rx[np.r_[neg, pos]], ry[np.r_[neg, pos]], 0),
+        "small imbalanced dataset": (rx[np.r_[neg, pos_small]], ry[np.r_[neg, pos_small]], 0),
+        "augmented dataset": (torch.cat([rx[np.r_[neg, pos_small]], gen_x]),
+                              np.r_[ry[np.r_[neg, pos_small]], gen_y], n_generated),
+    }
+    return datasets
+
+
+def _augmentation_table(runs_df: pd.DataFrame) -> pd.DataFrame:
+    """Table 4 from the runs of :func:`augmentation_experiment`: one row per setting, mean and 95% CI over seeds."""
     rows = []
     for setting in AUGMENTATION_SETTINGS:
         r = runs_df[runs_df["setting"] == setting]
@@ -423,6 +438,4 @@ def augmentation_experiment(
                      "std": float(r["test accuracy"].std(ddof=1)) if len(r) > 1 else float("nan"),
                      "seeds": len(r)})
     df = pd.DataFrame(rows, index=pd.Index(AUGMENTATION_SETTINGS, name="setting"))
-    df.attrs["runs"] = runs_df
-    df.attrs["test negatives"], df.attrs["test positives"] = int((ty == 0).sum()), int((ty == 1).sum())
     return df

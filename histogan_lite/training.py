@@ -329,7 +329,7 @@ def train_step(
         return x + sigma * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
 
     def draw():
-        z = torch.rand(n, config.latent_dim, generator=gen, device=device) * 2.0 - 1.0  # z ~ U[-1, 1]
+        z = sample_z(n, config.latent_dim, generator=gen)  # z ~ U[-1, 1], on gen's device
         y = torch.randint(0, config.n_classes, (n,), generator=gen, device=device) if conditional else None
         return z, y
 

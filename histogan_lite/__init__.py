@@ -6,7 +6,10 @@ latent space, and the paper's evaluation protocol.
 
 Data flows one way through the modules::
 
-    slides -> annotations -> patches -> datasets -> models/training -> latent/evaluation -> plotting
+    slides -> annotations -> patches -> datasets -> models/sampling/training
+        -> inversion/latent/judges, classifier/protocol/gradcam/quality (evaluation re-exports) -> plotting
+
+``utils`` is the ground floor under all of them: image and label conventions, ``CLASS_NAMES``, devices.
 
 Not for diagnostic use: every model and image here is for teaching only.
 """

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .latent import sample_z
+from .sampling import generate, sample_z
 from .models import IMAGE_SIZES, Discriminator, Generator
 from .utils import atomic_path, atomic_write_text, progress, select_device
 
@@ -773,15 +773,11 @@ def _demo_data(image_size: int, n: int, seed: int, cache: bool):
 
 
 def sample_grid(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Images ``(N, 3, H, W)`` in [-1, 1] for fixed ``z`` (and labels), generated in eval mode on CPU."""
-    was = G.training
-    G.eval()
-    try:
-        with torch.no_grad():
-            x = G(z, labels) if labels is not None else G(z)
-    finally:
-        G.train(was)
-    return x.float().cpu()
+    """Images ``(N, 3, H, W)`` in [-1, 1] for fixed ``z`` (and labels), on the CPU.
+
+    :func:`histogan_lite.sampling.generate`: eval mode, no gradients, the mode G had is restored.
+    """
+    return generate(G, z, labels)
 
 
 def _save_grid_png(x: torch.Tensor, path: Path, ncol: int) -> None:

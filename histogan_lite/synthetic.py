@@ -6,20 +6,44 @@ offline, on a CPU, in CI. Because the renderer knows the truth of every patch, l
 *measure* what the paper could only look at (did an edit add a lumen? did class inversion create
 tumour morphology?).
 
-What the two classes stand for
-------------------------------
-* **negative (label 0), lymph node**: dense, small (radius 2.9-3.5 um), round, uniformly dark
-  lymphocyte nuclei with scant cytoplasm on a pale eosin background.
+What the two classes stand for (told apart by morphology, not by colour)
+-----------------------------------------------------------------------
+* **negative (label 0), lymph node**: dense, small (radius 2.9-3.5 um), round lymphocyte nuclei with
+  even chromatin and scant cytoplasm on a pink parenchyma.
 * **positive (label 1), metastatic breast carcinoma**: cohesive clusters of large (radius 4.5-6.5 um),
-  irregular, pleomorphic nuclei, pale and vesicular (chromatin along the nuclear rim) with a dark
-  nucleolus, each inside abundant pink cytoplasm with faint cell borders; clusters separated from pink
-  fibrous stroma by a thin retraction cleft; sparse lymphocytes and spindle-shaped fibroblast nuclei in
-  the stroma; sometimes a gland lumen lined by tumour cells.
+  irregular, pleomorphic nuclei, vesicular (chromatin along the nuclear rim) with a dark nucleolus,
+  each inside abundant pink cytoplasm with faint cell borders; clusters separated from pink fibrous
+  stroma by a thin retraction cleft; sparse lymphocytes and spindle-shaped fibroblast nuclei in the
+  stroma; sometimes a gland lumen lined by tumour cells.
 
-What it does **not** model: real tissue architecture (follicles, sinuses, capsule, fat, vessels with
-red cells), mitoses, necrosis, isolated tumour cells, micrometastases at the border of detection,
-out-of-focus regions, tissue folds, pen marks, JPEG artefacts of real scanners, and the long tail of
-real stain variation. A classifier that works here proves nothing about patients.
+The stain amounts are balanced so that the two classes have about the same mean colour (renderer
+version 10): what separates them is nuclear size, shape, chromatin, nucleoli, cohesion and lumens
+lined by tumour cells, while stain vectors, stain strengths, brightness, contrast and focus vary per
+patch and per centre by more than the class colour difference (``tests/test_synthetic.py`` checks it;
+``benchmarks/bench_demo_task.py`` measures that a colour-histogram classifier stays near chance).
+
+Hard cases (column ``case``; a share ``0.6 * difficulty`` of each class, the kinds equally likely)
+------------------------------------------------------------------------------------------------
+* positive ``border``: a lesion border; a half-plane covering ``0.45 - 0.3 * difficulty * u`` of the
+  field is tumour, the rest lymph node, so tumour cells are a minority (``tumour_fraction`` < 0.5).
+* positive ``itc``: isolated tumour cells; one to a few tumour cells (a disc of radius 10-14 um)
+  among lymphocytes.
+* negative ``histiocytes``: a sinus of large reactive histiocytes (oval or bean-shaped nuclei of radius
+  3.8-4.8 um, fine pale chromatin, no prominent nucleolus, pale foamy cytoplasm) next to lymphocytes.
+* negative ``fat``: adipocytes (empty polygonal cells about 30 um across with thin pink membranes)
+  over 40-95 % of the field.
+* negative ``capsule``: dense pink collagen with sparse spindle nuclei over 35-85 % of the field.
+* negative ``glass``: the edge of the section; at most 30 % tissue, the rest empty glass.
+
+``difficulty`` in [0, 1] (default ``DEFAULT_DIFFICULTY``) scales the share of hard cases, how small
+the tumour share at a border gets, the colour variation (stain-vector jitter sd ``0.03 + 0.04 d``,
+stain strengths x[1 - w, 1 + w] with ``w = 0.1 + 0.35 d``, brightness +-(12 + 18 d) grey levels,
+contrast 1 +- (0.15 + 0.2 d)) and the blur (Gaussian sigma uniform in [0, 1.2 d] um). Difficulty 0
+gives only typical patches with the mild colour variation of renderer version 9.
+
+What it does **not** model: real tissue architecture (follicles, germinal centres, vessels with red
+cells), mitoses, necrosis, tissue folds, pen marks, JPEG artefacts of real scanners, and the long tail
+of real stain variation. A classifier that works here proves nothing about patients.
 
 Geometry and units
 ------------------
@@ -47,9 +71,12 @@ Attribute distributions (one independent draw per patch)
 * ``centre``: the "scanning centre", uniform in {0, ..., 4} (CAMELYON17 had five centres). Each centre
   has its own hematoxylin and eosin vectors (``CENTRE_STAINS``: Macenko et al.'s reference vectors
   rotated by a few degrees) and mean stain strengths; each patch adds Gaussian jitter (sd 0.03 per OD
-  component, then renormalised) and strength jitter (uniform x[0.9, 1.1]).
-* ``brightness``: uniform in [-12, 12] grey levels; ``contrast``: uniform in [0.85, 1.15]. Applied last,
-  white-preserving: ``I' = clip(255 - contrast * (255 - I) + brightness, 0, 255)``.
+  component at difficulty 0, then renormalised) and strength jitter (uniform x[0.9, 1.1] at
+  difficulty 0; wider with difficulty, see above).
+* ``brightness``: uniform in [-12, 12] grey levels; ``contrast``: uniform in [0.85, 1.15] (at
+  difficulty 0; wider with difficulty). Applied last, white-preserving:
+  ``I' = clip(255 - contrast * (255 - I) + brightness, 0, 255)``. Blur is applied to the stain
+  concentrations before Beer-Lambert.
 * Within a patch: lymphocyte radius ``r0`` uniform 2.9-3.5 um, elongation 1-1.15, present in 93 % of
   grid cells of a negative; tumour-cell ``r0`` uniform 4.5-6.5 um, elongation 1-1.3, harmonics
   ``a2`` up to 0.15 and ``a3c``, ``a3s`` up to +-0.11, present where the cluster field (smooth value
@@ -82,6 +109,10 @@ __all__ = [
     "MASK_DOWNSAMPLE",
     "DemoSlides",
     "make_patches",
+    "DEFAULT_DIFFICULTY",
+    "CASES",
+    "POSITIVE_CASES",
+    "NEGATIVE_CASES",
     "stain_od",
     "demo_slide_layout",
     "asap_xml",
@@ -95,7 +126,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the renderer's output changes; cached demo data is regenerated when it differs.
-GENERATOR_VERSION = "9"
+GENERATOR_VERSION = "10"
 
 #: Side of a patch's field of view in micrometres (independent of its pixel size).
 PATCH_FIELD_UM = 64.0
@@ -127,19 +158,33 @@ CENTRE_STAINS = [
 
 # ---------------------------------------------------------------------------------------------
 # Cell-layer parameters, in micrometres.
-_LYMPH = dict(g=7.0, jitter=0.3, r0=(2.9, 3.5), e=(1.0, 1.15), a2=0.06, a3=0.0, h=(1.9, 2.4))
+_LYMPH = dict(g=7.0, jitter=0.3, r0=(2.9, 3.5), e=(1.0, 1.15), a2=0.06, a3=0.0, h=(1.0, 1.3))
 _SPINDLE = dict(r0=(1.9, 2.2), e=(2.0, 2.3))
-_TUMOUR = dict(g=13.0, jitter=0.18, r0=(4.5, 6.5), e=(1.0, 1.3), a2=0.15, a3=0.11, h=(0.5, 0.75))
+_TUMOUR = dict(g=13.0, jitter=0.18, r0=(4.5, 6.5), e=(1.0, 1.3), a2=0.15, a3=0.11, h=(0.8, 1.1))
 _CLUSTER_LATTICE_UM = 30.0  # lattice of the value noise that shapes tumour-cell clusters
 _CLUSTER_THRESHOLD = 0.36  # cluster where the noise exceeds this (about 70 % of a positive patch)
 _LUMEN_P = 0.3
 _LUMEN_R = (0.12, 0.22)
 _LUMEN_C = (0.3, 0.7)
 _LUMEN_RING_UM = 12.0  # width of the ring of tumour cells lining a gland lumen
-_BRIGHTNESS = (-12.0, 12.0)
-_CONTRAST = (0.85, 1.15)
+_BRIGHTNESS = (-12.0, 12.0)  # at difficulty 0; the half-width grows by 18 grey levels at difficulty 1
+_CONTRAST = (0.85, 1.15)  # at difficulty 0; the half-width grows by 0.2 at difficulty 1
+#: Default of ``make_patches(difficulty=...)``, chosen with ``benchmarks/bench_demo_task.py``.
+DEFAULT_DIFFICULTY = 0.6
+#: The cases a patch can show (column ``case`` of the truth table); the first of each class is typical.
+CASES = ("typical", "border", "itc", "typical", "histiocytes", "fat", "capsule", "glass")
+POSITIVE_CASES = ("typical", "border", "itc")
+NEGATIVE_CASES = ("typical", "histiocytes", "fat", "capsule", "glass")
+# histiocyte nuclei: oval / bean-shaped, fine pale chromatin, no prominent nucleolus (um)
+_HISTIO = dict(r0=(3.8, 4.8), e=(1.1, 1.35), a2=0.08, a3=0.1, h=(0.75, 1.0))
+_FAT_G = 30.0  # spacing of adipocytes (um)
+_HARD_FRACTION = 0.6  # share of hard cases at difficulty 1 (times the difficulty)
+_STRENGTH_SPREAD = 0.35  # per-patch stain-strength jitter grows from +-10 % by this times difficulty
+_BLUR_UM = 1.2  # Gaussian blur sigma drawn from [0, this * difficulty] um (focus varies per patch)
+# background eosin (OD units before the stain strength): node parenchyma, stroma, tumour cytoplasm
+_NODE_E, _STROMA_E, _CYTO_E = 0.42, 0.5, 0.42
 
-_ALLOWED_ATTRIBUTES = ("lumen", "centre", "brightness", "contrast", "return_mask")
+_ALLOWED_ATTRIBUTES = ("lumen", "centre", "brightness", "contrast", "case", "return_mask")
 
 # splitmix64 constants
 _C1 = np.uint64(0x9E3779B97F4A7C15)
@@ -240,6 +285,7 @@ class _Cells:
         ix = self.gx0[:, :, None] + np.arange(gw)[None, None, :]
         kk = key[:, None, None]
         u = lambda s: _hash_u01(kk, iy, ix, 16 * layer + s)  # noqa: E731
+        self.iy, self.ix = iy, ix
         self.cx = (ix + 0.5 + (u(0) - 0.5) * 2 * jit) * g
         self.cy = (iy + 0.5 + (u(1) - 0.5) * 2 * jit) * g
         self.u_presence = u(2)
@@ -416,6 +462,7 @@ def _render(
     tissue: np.ndarray | None = None,
     site=None,
     tumour_layer: bool | None = None,
+    cases: dict | None = None,
 ):
     """Render N fields of ``size`` px whose top-left corners are at (x0, y0) um in a global plane.
 
@@ -427,6 +474,11 @@ def _render(
     in neighbouring tiles (seamless); default: the per-field value of ``tumour`` and all tissue.
     ``tumour_layer``: draw the tumour-cell layer (default: when any pixel is tumour; slides also ask
     for it next to tumour so that nuclei crossing a tile edge are not cut).
+    ``cases`` (patches only; every entry optional): ``solid`` (N,) bool, the tumour region is one
+    cohesive group (isolated tumour cells) instead of thresholded clusters; ``histio`` (N,) bool, the
+    cluster cells are sinus histiocytes (benign) among lymphocytes; ``capsule`` (N,) bool, the tumour
+    region is collagen without tumour cells; ``fat`` (N, H, W) float 0/1 where adipocytes are, with
+    ``fat_site(cx, cy)`` the same at cell centres; ``blur`` (N,) Gaussian sigma in pixels.
     """
     nb = len(key)
     pix = (np.arange(size, dtype=np.float64) + 0.5) / px_per_um
@@ -438,6 +490,11 @@ def _render(
     if site is None:
         t_field = tumour[:, :1, :1].astype(np.float32)
         site = lambda cx, cy: (np.broadcast_to(t_field, cx.shape), np.ones(cx.shape, np.float32))  # noqa: E731
+    cases = cases or {}
+    no = np.zeros(nb, bool)
+    solid, histio, capsule = (np.asarray(cases.get(k, no), bool) for k in ("solid", "histio", "capsule"))
+    solid3, histio3, capsule3 = solid[:, None, None], histio[:, None, None], capsule[:, None, None]
+    fat = cases.get("fat")
 
     # lumen geometry (distance of each pixel to the lumen centre, in um)
     has_l = lumen[:, 0] > 0.5
@@ -458,7 +515,7 @@ def _render(
             cluster = np.where(ring, np.float32(1.0), cluster)
     else:
         cluster = np.zeros((nb, size, size), np.float32)
-    in_cluster = (cluster > _CLUSTER_THRESHOLD) & (tumour > 0.5)
+    in_cluster = ((cluster > _CLUSTER_THRESHOLD) | solid3) & (tumour > 0.5) & ~capsule3
 
     fibre_angle = np.pi * _hash_u01(key, np.zeros(1), np.zeros(1), 7).astype(np.float64)
     stats = {}
@@ -466,12 +523,18 @@ def _render(
     # --- lymphocyte / stromal-cell layer (everywhere) -----------------------------------------
     lym = _Cells(key, 0, _LYMPH, xs, ys, spindle_angle=fibre_angle)
     t_c, tis_c = site(lym.cx, lym.cy)
-    cl_c = (t_c > 0.5) & (_cluster_at(key, lym.cx, lym.cy, lumen) > _CLUSTER_THRESHOLD)
+    cl_c = (t_c > 0.5) & ((_cluster_at(key, lym.cx, lym.cy, lumen) > _CLUSTER_THRESHOLD) | solid3) & ~capsule3
     dl_c = np.sqrt((lym.cx - lumen[:, 1, None, None]) ** 2 + (lym.cy - lumen[:, 2, None, None]) ** 2)
     out_of_lumen = ~has_l[:, None, None] | (dl_c > lumen[:, 3, None, None] + 2.0)
-    p_lym = (1 - t_c) * 0.93 + t_c * (1 - cl_c) * 0.2
+    # stroma (tumour stroma or capsule collagen): sparse lymphocytes; sinus (histiocytes): dense around
+    stroma_c = np.where(histio3 | solid3, 0.0, t_c)
+    p_lym = (1 - stroma_c) * 0.93 + stroma_c * (1 - cl_c) * 0.2
+    p_lym = np.where((histio3 | solid3) & cl_c, 0.0, p_lym)
     lym_present = (lym.u_presence < p_lym) & out_of_lumen & (tis_c > 0.5)
-    spindle = lym.spindle_u < t_c * 0.45  # fibroblast-like spindle nuclei in tumour stroma
+    if fat is not None:
+        lym_present &= cases["fat_site"](lym.cx, lym.cy) < 0.5
+    spindle = lym.spindle_u < stroma_c * 0.45  # fibroblast-like spindle nuclei in stroma and capsule
+    t_c = stroma_c
     lym.make_spindles(spindle, aligned=t_c)
     lr = lym.render_nearest(lym_present, xs, ys)
     counted = lym_present & lym.inside(x0, y0, size / px_per_um)
@@ -483,16 +546,17 @@ def _render(
 
     # background: pale node parenchyma / fibrous stroma / tumour cytoplasm
     ch = np.full((nb, size, size), 0.1, np.float32) + 0.03 * noise[:, 0]
-    ce = 0.3 + 0.06 * noise[:, 1]
+    ce = _NODE_E + 0.06 * noise[:, 1]
+    stroma_px = (tumour > 0.5) & ~(histio3 | solid3)
     if any_tumour:
         cos_f, sin_f = np.cos(fibre_angle)[:, None, None], np.sin(fibre_angle)[:, None, None]
         proj = xs[:, None, :] * cos_f + ys[:, :, None] * sin_f
         warp = _value_noise(key, xs, ys, 9.0, 102) + 0.5 * _value_noise(key, xs, ys, 3.0, 103)
         fib = 0.5 + 0.5 * np.sin(2 * np.pi * proj / 3.0 + 9.0 * warp)
-        stroma_e = (0.5 + 0.16 * fib).astype(np.float32)
-        ce = np.where(tumour > 0.5, stroma_e + 0.04 * noise[:, 1], ce)
+        stroma_e = (_STROMA_E + 0.16 * fib + 0.2 * capsule3).astype(np.float32)
+        ce = np.where(stroma_px, stroma_e + 0.04 * noise[:, 1], ce)
         # retraction cleft around clusters
-        cleft = (cluster > _CLUSTER_THRESHOLD - 0.05) & (cluster <= _CLUSTER_THRESHOLD) & (tumour > 0.5)
+        cleft = (cluster > _CLUSTER_THRESHOLD - 0.05) & (cluster <= _CLUSTER_THRESHOLD) & stroma_px & ~capsule3
         ce = np.where(cleft, ce * 0.25, ce)
         ch = np.where(cleft, ch * 0.3, ch)
 
@@ -502,32 +566,48 @@ def _render(
     stats["tumour_area_sum"] = np.zeros(nb)
     if any_tumour:
         tum = _Cells(key, 1, _TUMOUR, xs, ys)
+        if histio.any():  # sinus histiocytes take the tumour cells' places (own size, shape, chromatin)
+            u = lambda s: _hash_u01(key[:, None, None], tum.iy, tum.ix, 48 + s)  # noqa: E731
+            for s_, name in enumerate(("r0", "e", "h")):
+                lo_hi = _HISTIO[name]
+                val = lo_hi[0] + (lo_hi[1] - lo_hi[0]) * u(s_)
+                setattr(tum, name, np.where(histio3, val, getattr(tum, name)))
+            tum.a2 = np.where(histio3, _HISTIO["a2"] * u(7), tum.a2)
+            tum.a3c = np.where(histio3, _HISTIO["a3"] * (2 * u(8) - 1), tum.a3c)
+            tum.a3s = np.where(histio3, 0.0, tum.a3s)
         t_c, tis_c = site(tum.cx, tum.cy)
         cl_c = _cluster_at(key, tum.cx, tum.cy, lumen)
         dl_c = np.sqrt((tum.cx - lumen[:, 1, None, None]) ** 2 + (tum.cy - lumen[:, 2, None, None]) ** 2)
         out_of_lumen = ~has_l[:, None, None] | (dl_c > lumen[:, 3, None, None] + 4.0)
-        tum_present = (t_c > 0.5) & (cl_c > _CLUSTER_THRESHOLD + 0.03) & (tum.u_presence < 0.97) & out_of_lumen
+        in_cl = (cl_c > _CLUSTER_THRESHOLD + 0.03) | solid3
+        tum_present = (t_c > 0.5) & in_cl & ((tum.u_presence < 0.97) | solid3) & out_of_lumen & ~capsule3
         tum_present &= tis_c > 0.5
+        if fat is not None:
+            tum_present &= cases["fat_site"](tum.cx, tum.cy) < 0.5
         tr = tum.render(tum_present, xs, ys, want_uv=True, want_border=True)
         counted = tum_present & tum.inside(x0, y0, size / px_per_um)
-        stats["tumour_count"] = counted.sum(axis=(1, 2))
-        stats["tumour_area_sum"] = (tum.area_um2() * counted).sum(axis=(1, 2))
+        stats["tumour_count"] = np.where(histio, 0, counted.sum(axis=(1, 2)))
+        stats["tumour_area_sum"] = np.where(histio, 0.0, (tum.area_um2() * counted).sum(axis=(1, 2)))
+        stats["histiocyte_count"] = np.where(histio, counted.sum(axis=(1, 2)), 0)
+        stats["histiocyte_area_sum"] = np.where(histio, (tum.area_um2() * counted).sum(axis=(1, 2)), 0.0)
         # cytoplasm inside clusters, with faint cell borders (Voronoi edges)
         border = _smoothstep(1.2, 0.0, tr["d2"] - tr["d1"]) * (tr["d2"] < 1e2)
-        cyto_e = 0.36 + 0.05 * noise[:, 1] + 0.2 * border
+        # histiocytes: pale, finely vacuolated (foamy) cytoplasm, borders barely visible
+        cyto_e = np.where(histio3, 0.24 + 0.08 * noise[:, 1], _CYTO_E + 0.05 * noise[:, 1] + 0.2 * border)
         ce = np.where(in_cluster, cyto_e, ce)
-        ch = np.where(in_cluster, 0.16 + 0.03 * noise[:, 0] + 0.1 * border, ch)
+        ch = np.where(in_cluster, 0.2 + 0.03 * noise[:, 0] + 0.1 * border * ~histio3, ch)
         edge_t = np.float32(np.mean(_TUMOUR["r0"]) * px_per_um)
         a_t = np.clip((1 - tr["rho"]) * edge_t + 0.5, 0, 1)
-        # vesicular chromatin: pale centre, dark rim, granular texture; a dark nucleolus
+        # tumour: vesicular chromatin (pale centre, dark rim, granular texture) and a dark nucleolus;
+        # histiocytes: fine, even chromatin, a thin membrane, no prominent nucleolus
         rim = _smoothstep(0.62, 0.95, tr["rho"])
-        nuc_h = tr["h"] + 0.7 * rim + 0.15 * noise[:, 0]
-        nucleolus = np.sqrt(tr["u"] ** 2 + tr["v"] ** 2) < 0.17
+        nuc_h = tr["h"] + np.where(histio3, 0.25, 0.8) * rim + np.where(histio3, 0.05, 0.15) * noise[:, 0]
+        nucleolus = (np.sqrt(tr["u"] ** 2 + tr["v"] ** 2) < 0.17) & ~histio3
         nuc_h = np.where(nucleolus, nuc_h + 0.9, nuc_h)
         nuc_e = np.where(nucleolus, 0.45, 0.12)
         ch = ch * (1 - a_t) + nuc_h * a_t
         ce = ce * (1 - a_t) + nuc_e * a_t
-        tmask = tr["rho"] < 1.0
+        tmask = (tr["rho"] < 1.0) & ~histio3
 
     # lymphocyte nuclei painted last (they sit on top of stroma, never inside tumour cells)
     lym_h = lr["h"] * (0.9 + 0.2 * _smoothstep(0.5, 1.0, lr["rho"])) + 0.08 * noise[:, 0]
@@ -535,6 +615,10 @@ def _render(
     ce = ce * (1 - a_lym) + 0.12 * a_lym
     tmask &= a_lym < 0.5
 
+    # adipocytes (fat patches), then lumens on top
+    if fat is not None and np.any(fat > 0.5):
+        ch, ce = _paint_fat(key, xs, ys, fat, ch, ce, noise)
+        tmask &= fat < 0.5
     # lumen: clear space; a thin pink wall (vessel) or apical edge (gland)
     if any_lumen:
         wall = (dl >= lum_r) & (dl < lum_r + 1.5)
@@ -545,6 +629,13 @@ def _render(
     if tissue is not None:
         ch, ce = ch * tissue, ce * tissue
         tmask &= tissue > 0.5
+    blur = cases.get("blur")
+    if blur is not None:
+        from scipy.ndimage import gaussian_filter
+
+        for i in np.flatnonzero(blur > 0.05):
+            ch[i] = gaussian_filter(ch[i], float(blur[i]), mode="nearest", truncate=3.0)
+            ce[i] = gaussian_filter(ce[i], float(blur[i]), mode="nearest", truncate=3.0)
 
     od = stain_od(
         np.maximum(ch, 0) * stains["h_scale"][:, None, None].astype(np.float32),
@@ -560,17 +651,90 @@ def _render(
     return img, tmask, stats
 
 
-def _draw_attributes(seed: int, index: int, label: int, fixed: dict) -> dict:
+def _paint_fat(key, xs, ys, fat, ch, ce, noise):
+    """Adipocytes where ``fat`` > 0.5: empty (white) polygonal cells, thin pink membranes, and now
+    and then a flattened nucleus pressed against a membrane. Only the fat patches are rendered."""
+    sel = np.flatnonzero(np.any(fat > 0.5, axis=(1, 2)))
+    spec = dict(g=_FAT_G, jitter=0.35, r0=(1.0, 1.0), e=(1.0, 1.0), a2=0.0, a3=0.0, h=(0.0, 0.0))
+    cells = _Cells(key[sel], 2, spec, xs[sel], ys[sel])
+    r = cells.render(np.ones_like(cells.u_presence, bool), xs[sel], ys[sel], want_border=True)
+    gap = r["d2"] - r["d1"]  # 0 on a membrane (Voronoi edge), in um
+    membrane = _smoothstep(1.6, 0.3, gap)
+    nucleus = (gap < 1.6) & (np.abs(r["d1"] - 0.6 * _FAT_G) < 2.5)
+    f = fat[sel] > 0.5
+    ch_f = 0.015 + 0.05 * membrane + 0.9 * nucleus * membrane
+    ce_f = 0.02 + 0.5 * membrane + 0.03 * noise[sel, 1] * membrane
+    ch, ce = ch.copy(), ce.copy()
+    ch[sel] = np.where(f, ch_f, ch[sel])
+    ce[sel] = np.where(f, ce_f, ce[sel])
+    return ch, ce
+
+
+_GEOM_ALL, _GEOM_HALF, _GEOM_DISC, _GEOM_NONE = 0, 1, 2, 3
+
+
+def _region(geom: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """1.0 inside a patch's region, 0.0 outside; ``geom`` (N, 5): kind, then (cos, sin, offset) of a
+    half-plane or (centre x, centre y, radius) of a disc, in um of the 64 um field; x, y (N, ...) um."""
+    sh = (-1,) + (1,) * (x.ndim - 1)
+    kind = geom[:, 0].reshape(sh)
+    a, b, c = (geom[:, k].reshape(sh) for k in (1, 2, 3))
+    half = (x - 32.0) * a + (y - 32.0) * b > c
+    disc = (x - a) ** 2 + (y - b) ** 2 < c * c
+    out = np.where(kind == _GEOM_ALL, True, np.where(kind == _GEOM_HALF, half, (kind == _GEOM_DISC) & disc))
+    return out.astype(np.float32)
+
+
+def _half_plane(rng: np.random.Generator, fraction: float) -> list:
+    """A half-plane covering ``fraction`` of the 64 um field (measured on a 32 x 32 grid)."""
+    ang = rng.uniform(0, 2 * np.pi)
+    g = (np.arange(32) + 0.5) * 2.0 - 32.0
+    proj = (g[None, :] * np.cos(ang) + g[:, None] * np.sin(ang)).ravel()
+    return [_GEOM_HALF, np.cos(ang), np.sin(ang), float(np.quantile(proj, 1 - fraction))]
+
+
+def _draw_case(rng: np.random.Generator, label: int, difficulty: float, case: str | None) -> dict:
+    """The case of a patch (typical or one of the hard cases) and the geometry of its regions."""
+    hard = POSITIVE_CASES[1:] if label == 1 else NEGATIVE_CASES[1:]
+    u_hard, u_kind = rng.random(), rng.random()
+    frac, disc = rng.random(), rng.uniform(size=3)
+    if case is None:
+        case = hard[int(u_kind * len(hard))] if u_hard < _HARD_FRACTION * difficulty else "typical"
+    allowed = POSITIVE_CASES if label == 1 else NEGATIVE_CASES
+    if case not in allowed:
+        raise ValueError(f"case {case!r} is not a case of label {label}; allowed: {list(allowed)}")
+    tumour = [_GEOM_ALL if label == 1 else _GEOM_NONE, 0, 0, 0]
+    tissue, fat = [_GEOM_ALL, 0, 0, 0], [_GEOM_NONE, 0, 0, 0]
+    # the harder, the smaller the tumour share at a lesion border
+    if case == "border":
+        tumour = _half_plane(rng, 0.45 - 0.3 * difficulty * frac)
+    elif case == "itc":
+        tumour = [_GEOM_DISC, 18 + 28 * disc[0], 18 + 28 * disc[1], 10.0 + 4.0 * disc[2]]
+    elif case in ("histiocytes", "capsule"):
+        tumour = _half_plane(rng, 0.35 + 0.5 * frac)
+    elif case == "fat":
+        fat = _half_plane(rng, 0.4 + 0.55 * frac)
+    elif case == "glass":
+        tissue = _half_plane(rng, 0.3 * frac)
+    return dict(case=case, tumour_geom=tumour, tissue_geom=tissue, fat_geom=fat)
+
+
+def _draw_attributes(seed: int, index: int, label: int, fixed: dict, difficulty: float = DEFAULT_DIFFICULTY) -> dict:
     """Per-patch attributes from the distributions in the module docstring (one RNG per patch)."""
+    d = float(difficulty)
     rng = np.random.default_rng([int(seed), int(index), 0x5EED])
     lumen = bool(rng.random() < _LUMEN_P)
     lumen_cx, lumen_cy = rng.uniform(*_LUMEN_C, size=2)
     lumen_r = rng.uniform(*_LUMEN_R)
     centre = int(rng.integers(0, len(CENTRE_STAINS)))
-    jh, je = rng.normal(0, 0.03, size=3), rng.normal(0, 0.03, size=3)
-    sh, se = rng.uniform(0.9, 1.1, size=2)
-    brightness = rng.uniform(*_BRIGHTNESS)
-    contrast = rng.uniform(*_CONTRAST)
+    jh, je = rng.normal(0, 0.03 + 0.04 * d, size=3), rng.normal(0, 0.03 + 0.04 * d, size=3)
+    w = 0.1 + _STRENGTH_SPREAD * d
+    sh, se = rng.uniform(1 - w, 1 + w, size=2)
+    bw, cw = 12.0 + 18.0 * d, 0.15 + 0.2 * d
+    brightness = rng.uniform(-bw, bw)
+    contrast = rng.uniform(1 - cw, 1 + cw)
+    blur = rng.uniform(0, _BLUR_UM * d)
+    geometry = _draw_case(rng, label, d, fixed.get("case"))
     lumen = bool(fixed.get("lumen", lumen))
     centre = int(fixed.get("centre", centre))
     brightness = float(fixed.get("brightness", brightness))
@@ -580,6 +744,8 @@ def _draw_attributes(seed: int, index: int, label: int, fixed: dict) -> dict:
     ve = np.abs(ve + je)
     return dict(
         label=label,
+        blur=blur,
+        **geometry,
         lumen=lumen,
         lumen_cx=lumen_cx,
         lumen_cy=lumen_cy,
@@ -609,10 +775,13 @@ def _check_attributes(attributes: dict) -> dict:
         raise ValueError(f"brightness must be in [-64, 64] grey levels, got {fixed['brightness']!r}")
     if "contrast" in fixed and not 0.25 <= float(fixed["contrast"]) <= 2.0:
         raise ValueError(f"contrast must be in [0.25, 2.0], got {fixed['contrast']!r}")
+    if "case" in fixed and fixed["case"] not in CASES:
+        raise ValueError(f"case must be one of {sorted(set(CASES))}, got {fixed['case']!r}")
     return fixed
 
 
-def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0, **attributes):
+def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0,
+                 difficulty: float = DEFAULT_DIFFICULTY, **attributes):
     """Render synthetic H&E patches of lymph node (negative) and metastatic carcinoma (positive).
 
     Synthetic teaching data, not patient data (see the module docstring for what each class stands
@@ -626,10 +795,13 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
         label: 0 (negative), 1 (positive), or None for both classes in equal numbers, interleaved:
             even indices negative, odd indices positive (``truth.label`` is authoritative).
         seed: integer in ``[0, 2**32)``; same seed, same bytes.
+        difficulty: number in [0, 1] (default ``DEFAULT_DIFFICULTY``): share of hard cases, colour
+            variation and blur, as documented in the module docstring.
         **attributes: fix an attribute for every patch instead of drawing it:
-            ``lumen`` (bool), ``centre`` (scanning centre 0-4), ``brightness`` (grey levels, drawn
-            from [-12, 12]), ``contrast`` (drawn from [0.85, 1.15]); and ``return_mask=True`` to also
-            return the tumour-cell nucleus mask.
+            ``lumen`` (bool), ``centre`` (scanning centre 0-4), ``brightness`` (grey levels),
+            ``contrast``, ``case`` (one of ``POSITIVE_CASES`` / ``NEGATIVE_CASES`` of the patch's
+            class; ``"typical"`` fits both); and ``return_mask=True`` to also return the
+            tumour-cell nucleus mask.
 
     Returns:
         ``(images, truth)`` or, with ``return_mask=True``, ``(images, truth, masks)``:
@@ -641,12 +813,15 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
           ``stain_h_b`` and ``stain_e_r``, ``stain_e_g``, ``stain_e_b`` (unit hematoxylin and eosin OD
           vectors), ``stain_h_scale``, ``stain_e_scale`` (stain strengths), ``brightness``,
           ``contrast``, ``nucleus_count`` (nuclei whose centre lies in the patch), ``nucleus_area_mean``
-          (their mean area in pixels of this size; 0 when none), ``tumour_nucleus_count``, ``size``,
-          ``um_per_px``.
+          (their mean area in pixels of this size; 0 when none), ``tumour_nucleus_count``,
+          ``histiocyte_count``, ``tumour_fraction`` (tumour-cell nuclei / all nuclei in the patch, in
+          [0, 1], 0 for negatives), ``case``, ``blur_um`` (Gaussian sigma in um), ``difficulty``,
+          ``size``, ``um_per_px``.
         * masks: ``bool`` ``(n, size, size)``, True on tumour-cell nuclei (all False for negatives).
 
     Raises:
-        ValueError: for a bad ``n``, ``size``, ``label``, ``seed`` or attribute value.
+        ValueError: for a bad ``n``, ``size``, ``label``, ``seed``, ``difficulty`` or attribute value
+            (also a ``case`` that is not a case of the patch's class).
         TypeError: for an unknown attribute name.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -657,18 +832,24 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
         raise ValueError(f"label must be 0 (negative), 1 (positive) or None (both), got {label!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float, np.integer, np.floating)) or not (
+        0.0 <= float(difficulty) <= 1.0
+    ):
+        raise ValueError(f"difficulty must be a number in [0, 1], got {difficulty!r}")
     fixed = _check_attributes(attributes)
     return_mask = bool(fixed.pop("return_mask", False))
     n, size = int(n), int(size)
     px_per_um = size / PATCH_FIELD_UM
 
     labels = np.array([i % 2 if label is None else label for i in range(n)], dtype=np.int64)
-    attrs = [_draw_attributes(seed, i, int(labels[i]), fixed) for i in range(n)]
+    attrs = [_draw_attributes(seed, i, int(labels[i]), fixed, difficulty) for i in range(n)]
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.zeros((n, size, size), bool)
     counts = np.zeros(n, np.int64)
     tcounts = np.zeros(n, np.int64)
     areas = np.zeros(n)
+    hcounts = np.zeros(n, np.int64)
+    pix = (np.arange(size) + 0.5) / px_per_um
     batch = max(1, 2**16 // (size * size) * 4)
     for start in range(0, n, batch):
         sl = slice(start, min(n, start + batch))
@@ -693,14 +874,37 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
                 for i in idx
             ]
         )
-        tumour = labels[sl].astype(np.float32)[:, None, None]
+        geo = {k: np.array([t[k] for t in a], np.float64) for k in ("tumour_geom", "tissue_geom", "fat_geom")}
+        case = np.array([t["case"] for t in a])
+        X, Y = pix[None, None, :], pix[None, :, None]
+        tumour = _region(geo["tumour_geom"], np.broadcast_to(X, (nb, 1, size)), np.broadcast_to(Y, (nb, size, 1)))
+        tissue = _region(geo["tissue_geom"], np.broadcast_to(X, (nb, 1, size)), np.broadcast_to(Y, (nb, size, 1)))
+        cases = {
+            "solid": (case == "itc") | (case == "histiocytes"),
+            "histio": case == "histiocytes",
+            "capsule": case == "capsule",
+            "blur": np.array([t["blur"] for t in a]) * px_per_um,
+        }
+        if (case == "fat").any():
+            cases["fat"] = _region(geo["fat_geom"], np.broadcast_to(X, (nb, 1, size)), np.broadcast_to(Y, (nb, size, 1)))
+            cases["fat_site"] = lambda cx, cy, g=geo["fat_geom"]: _region(g, cx, cy)  # noqa: E731
+
+        def site(cx, cy, g=geo):
+            return _region(g["tumour_geom"], cx, cy), _region(g["tissue_geom"], cx, cy)
+
         zeros = np.zeros(nb)
-        img, tm, st = _render(key, zeros, zeros, size, px_per_um, tumour, lumen, stains, noise)
+        img, tm, st = _render(
+            key, zeros, zeros, size, px_per_um, tumour, lumen, stains, noise,
+            tissue=tissue if (case == "glass").any() else None, site=site, tumour_layer=bool(tumour.any()),
+            cases=cases,
+        )
         images[sl], masks[sl] = img, tm
-        c = st["lymph_count"] + st["tumour_count"]
+        hc = st.get("histiocyte_count", np.zeros(nb, np.int64))
+        c = st["lymph_count"] + st["tumour_count"] + hc
         counts[sl] = c
         tcounts[sl] = st["tumour_count"]
-        area_px = (st["lymph_area_sum"] + st["tumour_area_sum"]) * px_per_um**2
+        hcounts[sl] = hc
+        area_px = (st["lymph_area_sum"] + st["tumour_area_sum"] + st.get("histiocyte_area_sum", 0.0)) * px_per_um**2
         areas[sl] = np.where(c > 0, area_px / np.maximum(c, 1), 0.0)
 
     s = size / PATCH_FIELD_UM
@@ -723,6 +927,11 @@ def make_patches(n: int, size: int = 64, label: int | None = None, seed: int = 0
             "nucleus_count": counts,
             "nucleus_area_mean": areas,
             "tumour_nucleus_count": tcounts,
+            "histiocyte_count": hcounts,
+            "tumour_fraction": np.where(counts > 0, tcounts / np.maximum(counts, 1), 0.0),
+            "case": [t["case"] for t in attrs],
+            "blur_um": [float(t["blur"]) for t in attrs],
+            "difficulty": np.full(n, float(difficulty)),
             "size": np.full(n, size, dtype=np.int64),
             "um_per_px": np.full(n, 1.0 / s),
         }

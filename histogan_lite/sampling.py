@@ -28,8 +28,9 @@ def sample_z(
     device: str | torch.device | None = None,
     *,
     generator: torch.Generator | None = None,
+    prior: str = "uniform",
 ) -> torch.Tensor:
-    """Draw latent vectors z from the paper's prior, uniform in [-1, 1] (section 3.1).
+    """Draw latent vectors z from the paper's prior, uniform in [-1, 1] (section 3.1), or N(0, 1).
 
     Args:
         n: number of vectors (>= 1).
@@ -41,14 +42,18 @@ def sample_z(
             a seed gives the same z on every device.
         generator: draw from this ``torch.Generator`` instead (a training loop's own stream of draws), on
             the generator's device; ``seed`` must then be ``None``.
+        prior: ``"uniform"`` (the paper: every coordinate uniform in [-1, 1)) or ``"normal"`` (N(0, 1),
+            Radford et al.'s code); a trained generator records its prior as ``G.z_prior``.
 
     Returns:
-        ``torch.float32`` tensor of shape ``(n, latent_dim)`` with values in ``[-1, 1)``.
+        ``torch.float32`` tensor of shape ``(n, latent_dim)``, values in ``[-1, 1)`` for the uniform prior.
 
     Raises:
         ValueError: if ``n`` or ``latent_dim`` is not a positive integer, ``seed`` is negative, or both
-            ``seed`` and ``generator`` are given.
+            ``seed`` and ``generator`` are given, or ``prior`` is unknown.
     """
+    if prior not in ("uniform", "normal"):
+        raise ValueError(f"prior must be 'uniform' (the paper) or 'normal', got {prior!r}")
     for name, value in (("n", n), ("latent_dim", latent_dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -61,7 +66,10 @@ def sample_z(
         gen = torch.Generator()
         gen.manual_seed(seed)
     where = gen.device if gen is not None else None
-    z = torch.rand(n, latent_dim, generator=gen, dtype=torch.float32, device=where) * 2.0 - 1.0  # U(0,1) -> U(-1,1)
+    if prior == "normal":
+        z = torch.randn(n, latent_dim, generator=gen, dtype=torch.float32, device=where)
+    else:
+        z = torch.rand(n, latent_dim, generator=gen, dtype=torch.float32, device=where) * 2.0 - 1.0  # U(0,1) -> U(-1,1)
     return z if device is None else z.to(device)
 
 

@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-anneal-steps", type=int,
                    help="step at which the instance noise reaches 0 (default: --steps); with --resume it "
                         "replaces the checkpoint's schedule from the resumed step on")
+    p.add_argument("--upsample", choices=["transposed", "resize-conv"], default="transposed",
+                   help="G's upsampling: transposed convolutions (paper) or nearest x2 + 3x3 convolution")
+    p.add_argument("--kernel-size", type=int, choices=[4, 5], default=5, help="convolution kernel (paper: 5)")
+    p.add_argument("--z-prior", choices=["uniform", "normal"], default="uniform", help="latent prior (paper: uniform)")
+    p.add_argument("--d-spectral-norm", action="store_true", help="spectral normalisation in D (not in the paper)")
+    p.add_argument("--d-label-in", choices=["first-conv", "input", "projection"], default="first-conv",
+                   help="where the class enters the cDCGAN's D (paper: first-conv)")
+    p.add_argument("--lr-d", type=float, help="D's learning rate (two time-scale updates; default --lr)")
+    p.add_argument("--lr-g", type=float, help="G's learning rate (default --lr)")
     p.add_argument("--sample-every", type=int, default=500, help="save a fixed-z sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps")
     p.add_argument("--n-demo", type=int, default=8000, help="number of demo patches (--data demo)")
@@ -71,7 +80,9 @@ def config_from_args(args: argparse.Namespace):
         model=args.model, steps=args.steps, seed=args.seed, lr=args.lr, g_steps=args.g_steps,
         real_label=args.real_label, instance_noise=args.instance_noise,
         noise_anneal_steps=args.noise_anneal_steps, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, amp=not args.no_amp,
+        checkpoint_every=args.checkpoint_every, amp=not args.no_amp, upsample=args.upsample,
+        kernel_size=args.kernel_size, z_prior=args.z_prior, d_spectral_norm=args.d_spectral_norm,
+        d_label_in=args.d_label_in, lr_d=args.lr_d, lr_g=args.lr_g,
     )
     for name in ("image_size", "width", "batch_size"):
         if getattr(args, name) is not None:

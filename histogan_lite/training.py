@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,8 +41,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .models import IMAGE_SIZES, PAPER_OPTIONS, Discriminator, Generator
 from .sampling import generate, sample_z
-from .models import IMAGE_SIZES, Discriminator, Generator
+from .synthetic import GENERATOR_VERSION
 from .utils import atomic_path, atomic_write_text, progress, select_device
 
 __all__ = [
@@ -101,6 +103,15 @@ class TrainConfig:
         divergence_patience: stop when D is saturated (mean D(G(z)) or mean D(x) below
             ``saturation_eps``) for this many consecutive steps.
         saturation_eps: see ``divergence_patience``.
+        upsample: G's upsampling, ``"transposed"`` (the paper) or ``"resize-conv"`` (nearest x2 + 3x3
+            convolution, no checkerboard; :class:`~histogan_lite.models.Generator`).
+        kernel_size: 5 (the paper) or 4 (Radford et al.'s code) for G's transposed and D's convolutions.
+        z_prior: ``"uniform"`` in [-1, 1] (the paper) or ``"normal"`` N(0, 1).
+        d_spectral_norm: spectral normalisation in D (Miyato et al. 2018; not in the paper).
+        d_label_in: where the class enters a cDCGAN's D: ``"first-conv"`` (the paper), ``"input"`` or
+            ``"projection"`` (:class:`~histogan_lite.models.Discriminator`).
+        lr_d, lr_g: per-network Adam learning rates (two time-scale update rule, Heusel et al. 2017);
+            ``None`` = ``lr`` (the paper: one rate for both).
     """
 
     model: str = "dcgan"
@@ -124,6 +135,13 @@ class TrainConfig:
     amp: bool = True
     divergence_patience: int = 200
     saturation_eps: float = 1e-3
+    upsample: str = "transposed"
+    kernel_size: int = 5
+    z_prior: str = "uniform"
+    d_spectral_norm: bool = False
+    d_label_in: str = "first-conv"
+    lr_d: float | None = None
+    lr_g: float | None = None
 
     def __post_init__(self):
         self.validate()
@@ -158,6 +176,18 @@ class TrainConfig:
             raise ValueError(f"noise_anneal_steps must be None or >= 1, got {self.noise_anneal_steps!r}")
         if self.generator_loss not in ("non-saturating", "saturating"):
             raise ValueError(f"generator_loss must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {self.generator_loss!r}")
+        from .models import KERNEL_SIZES, LABEL_IN, UPSAMPLES, Z_PRIORS
+
+        for name, choices in (("upsample", UPSAMPLES), ("kernel_size", KERNEL_SIZES), ("z_prior", Z_PRIORS),
+                              ("d_label_in", LABEL_IN)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if not isinstance(self.d_spectral_norm, bool):
+            raise ValueError(f"d_spectral_norm must be True or False, got {self.d_spectral_norm!r}")
+        for name in ("lr_d", "lr_g"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
+                raise ValueError(f"{name} must be None (use lr) or a learning rate in (0, 1), got {value!r}")
         if self.n_sample < 2 or self.n_sample % 2:
             raise ValueError(f"n_sample must be an even number >= 2, got {self.n_sample!r}")
 
@@ -214,16 +244,23 @@ def build_models(config: TrainConfig, device: str | torch.device = "cpu") -> tup
         ``(G, D)`` on ``device`` in train mode.
     """
     torch.manual_seed(config.seed)
-    G = Generator(config.image_size, config.n_classes, config.latent_dim, config.width)
-    D = Discriminator(config.image_size, config.n_classes, config.width)
+    G = Generator(config.image_size, config.n_classes, config.latent_dim, config.width,
+                  upsample=config.upsample, kernel_size=config.kernel_size, z_prior=config.z_prior)
+    D = Discriminator(config.image_size, config.n_classes, config.width, kernel_size=config.kernel_size,
+                      spectral_norm=config.d_spectral_norm, label_in=config.d_label_in)
     return G.to(device), D.to(device)
 
 
 def make_optimizers(G: nn.Module, D: nn.Module, config: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam for G and for D with the paper's (Radford et al.'s) settings from ``config``."""
+    """Adam for G and for D with the paper's (Radford et al.'s) settings from ``config``.
+
+    G's rate is ``config.lr_g`` and D's ``config.lr_d`` when set (two time-scale updates), else ``config.lr``.
+    """
     betas = (config.beta1, config.beta2)
-    return (torch.optim.Adam(G.parameters(), lr=config.lr, betas=betas),
-            torch.optim.Adam(D.parameters(), lr=config.lr, betas=betas))
+    lr_g = config.lr if config.lr_g is None else config.lr_g
+    lr_d = config.lr if config.lr_d is None else config.lr_d
+    return (torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas),
+            torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas))
 
 
 def noise_std_at(config: TrainConfig, step: int) -> float:
@@ -329,7 +366,7 @@ def train_step(
         return x + sigma * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
 
     def draw():
-        z = sample_z(n, config.latent_dim, generator=gen)  # z ~ U[-1, 1], on gen's device
+        z = sample_z(n, config.latent_dim, generator=gen, prior=config.z_prior)  # the run's prior, on gen's device
         y = torch.randint(0, config.n_classes, (n,), generator=gen, device=device) if conditional else None
         return z, y
 
@@ -465,7 +502,8 @@ def _describe(cfg: dict) -> str:
 
 def _load_state_checked(model: nn.Module, state: dict, cfg: dict, source: Path) -> None:
     mine = model.config()
-    theirs = {k: cfg.get(k) for k in mine}
+    defaults = PAPER_OPTIONS.get(mine["kind"], {})  # checkpoints older than the options hold the paper's
+    theirs = {k: cfg.get(k, defaults.get(k)) for k in mine}
     if mine != theirs:
         raise ValueError(f"checkpoint {source} holds a {_describe(cfg)}; expected a {_describe(mine)}")
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
@@ -558,13 +596,17 @@ class Checkpoint:
             opt_d.load_state_dict(_optimizer_state(self.tensors, self.meta["opt_d"], "opt_d"))
 
 
-def save_generator(G: Generator, path: str | os.PathLike, *, dtype: torch.dtype = torch.float16, **meta) -> Path:
+def save_generator(G: Generator, path: str | os.PathLike, *, dtype: torch.dtype = torch.float16,
+                   renderer_version: str | None = None, cpu_seconds: float | None = None, **meta) -> Path:
     """Export a generator alone (for shipping): ``<stem>.safetensors`` + ``<stem>.json``, atomically.
 
     Args:
         G: the generator (its batch-norm running statistics are saved too).
         path: target path (``.safetensors`` suffix optional).
         dtype: storage dtype of floating tensors (float16 halves the size; loading returns float32).
+        renderer_version: the demo renderer's ``GENERATOR_VERSION`` the generator was trained on
+            (``None`` for other data); loading warns when it differs from the installed renderer's.
+        cpu_seconds: process CPU seconds its training took (recorded as ``train_cpu_seconds``).
         **meta: JSON-able extras recorded in the JSON (training command, steps, metrics...).
 
     Returns:
@@ -579,6 +621,10 @@ def save_generator(G: Generator, path: str | os.PathLike, *, dtype: torch.dtype 
         digest = _sha256(tmp)
     body = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "generator",
             "generator": G.config(), "dtype": str(dtype).replace("torch.", ""), "sha256": digest, **meta}
+    if renderer_version is not None:
+        body["renderer_version"] = str(renderer_version)
+    if cpu_seconds is not None:
+        body["train_cpu_seconds"] = round(float(cpu_seconds), 1)
     atomic_write_text(json_path, json.dumps(body, indent=2) + "\n")
     return st_path
 
@@ -617,8 +663,17 @@ def load_generator_checkpoint(
     tensors = _read_tensors(st_path, meta)
     prefix = "G." if meta.get("kind") == "training" else ""
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    G = Generator(cfg["image_size"], cfg["n_classes"], cfg["latent_dim"], cfg["width"])
+    options = {k: cfg.get(k, v) for k, v in PAPER_OPTIONS["generator"].items()}
+    G = Generator(cfg["image_size"], cfg["n_classes"], cfg["latent_dim"], cfg["width"], **options)
     _load_state_checked(G, state, cfg, st_path)
+    trained_on = meta.get("renderer_version")
+    if trained_on is not None and str(trained_on) != GENERATOR_VERSION:
+        warnings.warn(
+            f"checkpoint {st_path} was trained on demo data of renderer version {trained_on}, but this package "
+            f"renders version {GENERATOR_VERSION}: its samples may not match today's demo patches; retrain it "
+            "(python -m histogan_lite.train) for a fair comparison",
+            stacklevel=2,
+        )
     return G.to(device).eval()
 
 
@@ -853,7 +908,8 @@ def train(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``... Under torchrun each process uses its local GPU.
         show_progress: show a tqdm bar (rank 0 only).
         callback: called after every step as ``callback(step, metrics)`` (for live plots).
-        source: name of the data in error messages.
+        source: name of the data in error messages; ``"demo"`` also records the renderer version in
+            checkpoints (``renderer_version``, :data:`histogan_lite.synthetic.GENERATOR_VERSION`).
         max_seconds: stop after this much wall time in this call, at a step boundary, and write a
             checkpoint there (continue later with ``resume=True``).
 
@@ -929,7 +985,7 @@ def train(
     n_data = images_t.shape[0]
     batch = min(config.batch_size, n_data)
 
-    fixed_z = sample_z(config.n_sample, config.latent_dim, seed=config.seed).to(dev)
+    fixed_z = sample_z(config.n_sample, config.latent_dim, seed=config.seed, prior=config.z_prior).to(dev)
     fixed_y = None
     if config.n_classes:
         fixed_y = torch.arange(config.n_sample, device=dev) * config.n_classes // config.n_sample
@@ -947,7 +1003,10 @@ def train(
         sync_buffers()
         if out is None or rank != 0:
             return None
-        meta = {"wall_seconds": round(wall, 1), "device": str(dev), "world_size": world,
+        meta = {"wall_seconds": round(wall, 1),
+                "cpu_seconds": round(prior_cpu + time.process_time() - c0, 1),  # this process's CPU time
+                "renderer_version": GENERATOR_VERSION if source == "demo" else None,
+                "device": str(dev), "world_size": world,
                 "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor()}
         path = Checkpoint.capture(G, D, opt_g, opt_d, config, step_done, **meta).save(ckpt_path)
         frame = pd.DataFrame(history)
@@ -955,7 +1014,8 @@ def train(
         return path
 
     prior_wall = float(ckpt.meta.get("wall_seconds", 0.0)) if ckpt is not None else 0.0
-    t0 = time.perf_counter()
+    prior_cpu = float(ckpt.meta.get("cpu_seconds", 0.0)) if ckpt is not None else 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
     saturated = 0
     last_ckpt = ckpt_path if ckpt is not None else None
     bar = progress(range(start, config.steps), total=config.steps - start, initial=0,

@@ -167,3 +167,67 @@ def test_bad_arguments():
     D = Discriminator(64, width=16)
     with pytest.raises(ValueError, match=r"x must be a float tensor \(N, 3, 64, 64\)"):
         D(torch.zeros(2, 3, 128, 128))
+
+
+def test_recipe_options_layers_and_shapes():
+    G = Generator(64, width=32, upsample="resize-conv")
+    types = layer_table(G)["type"].tolist()
+    assert "ConvTranspose2d" not in types and types.count("Upsample") == 4 and types.count("Conv2d") == 4
+    assert all(m.kernel_size == (3, 3) and m.stride == (1, 1) for m in G.modules() if isinstance(m, nn.Conv2d))
+    G4 = Generator(64, width=32, kernel_size=4)
+    assert [m.kernel_size for m in G4.modules() if isinstance(m, nn.ConvTranspose2d)] == [(4, 4)] * 4
+    assert G4.eval()(torch.zeros(2, 100)).shape == (2, 3, 64, 64)
+    D4 = Discriminator(64, width=32, kernel_size=4)
+    assert layer_table(D4)["output_shape"].tolist()[:1] == [(4, 32, 32)]
+    assert G.config() == {"kind": "generator", "image_size": 64, "n_classes": 0, "latent_dim": 100, "width": 32,
+                          "upsample": "resize-conv", "kernel_size": 5, "z_prior": "uniform"}
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        Generator(64, width=32, upsample="pixel-shuffle")
+    with pytest.raises(ValueError, match="kernel_size must be one of"):
+        Discriminator(64, width=32, kernel_size=3)
+    with pytest.raises(ValueError, match="label_in must be one of"):
+        Discriminator(64, 2, width=32, label_in="last-conv")
+
+
+@pytest.mark.parametrize("label_in, first_in", [("first-conv", 3), ("input", 5), ("projection", 3)])
+def test_discriminator_label_entry(label_in, first_in):
+    torch.manual_seed(0)
+    D = Discriminator(64, 2, width=32, label_in=label_in).eval()
+    assert D.conv1.in_channels == first_in
+    assert D.conv[0].in_channels == 4 + (2 if label_in == "first-conv" else 0)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    a, b = D(x, torch.tensor([0, 0])), D(x, torch.tensor([1, 1]))
+    assert a.shape == (2,) and not torch.equal(a, b)  # the class changes the logit
+
+
+def test_spectral_norm_discriminator_is_initialised_and_bounded():
+    torch.manual_seed(0)
+    D = Discriminator(64, width=32, spectral_norm=True)
+    w = D.conv1.parametrizations.weight.original
+    assert abs(float(w.detach().std()) - 0.02) < 0.005  # Radford's N(0, 0.02) reached the parametrized weight
+    D.train()
+    for _ in range(20):  # power iterations converge in train mode
+        D(torch.zeros(2, 3, 64, 64))
+    s = torch.linalg.matrix_norm(D.conv1.weight.detach().flatten(1), ord=2)
+    assert abs(float(s) - 1.0) < 0.05
+
+
+def test_soft_class_vectors_and_prior():
+    G = Generator(64, 2, width=32).eval()
+    z = sample_z(3, seed=4)
+    hard = G(z, torch.tensor([0, 1, 1]))
+    soft = G(z, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+    assert torch.equal(hard, soft)
+    half = G(z, torch.full((3, 2), 0.5))
+    assert half.shape == (3, 3, 64, 64) and not torch.equal(half, hard)
+    with pytest.raises(ValueError, match=r"soft class vectors and must have shape \(3, 2\)"):
+        G(z, torch.ones(3))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        G(z, torch.tensor([[2.0, -1.0]] * 3))
+    zn = Generator(64, width=32, z_prior="normal").sample_z(4000, seed=0)
+    assert float(zn.min()) < -3.0 and abs(float(zn.std()) - 1.0) < 0.01
+    zu = G.sample_z(4000, seed=0)
+    assert float(zu.min()) >= -1.0 and float(zu.max()) < 1.0
+    assert torch.equal(zu, sample_z(4000, seed=0))
+    with pytest.raises(ValueError, match="prior must be"):
+        sample_z(2, prior="laplace")

@@ -298,3 +298,32 @@ def test_load_data_from_a_patch_manifest(data, tmp_path):
     (tmp_path / "empty.csv").write_text("slide,level,label,path\n")
     with pytest.raises(ValueError, match="empty.csv lists no patch"):
         load_data(tmp_path / "empty.csv", 64)
+
+
+def test_recipe_options_reach_models_optimizers_and_checkpoints(tmp_path):
+    import warnings as _w
+
+    from histogan_lite import synthetic
+    from histogan_lite.training import build_models, make_optimizers, preset
+
+    cfg = preset("tiny", upsample="resize-conv", kernel_size=4, z_prior="normal", d_spectral_norm=True,
+                 lr_d=4e-4, lr_g=1e-4)
+    G, D = build_models(cfg)
+    assert (G.upsample, G.kernel_size, G.z_prior) == ("resize-conv", 4, "normal")
+    assert (D.kernel_size, D.spectral_norm) == (4, True)
+    opt_g, opt_d = make_optimizers(G, D, cfg)
+    assert (opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]) == (1e-4, 4e-4)
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        preset("tiny", upsample="bilinear")
+    with pytest.raises(ValueError, match="lr_d must be None"):
+        preset("tiny", lr_d=0.0)
+    path = save_generator(G, tmp_path / "g", renderer_version="3", cpu_seconds=12.34)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert (meta["renderer_version"], meta["train_cpu_seconds"]) == ("3", 12.3)
+    with pytest.warns(UserWarning, match=f"renderer version 3, but this package renders version {synthetic.GENERATOR_VERSION}"):
+        G2 = load_generator_checkpoint(path)
+    assert G2.config() == G.config()
+    same = save_generator(G, tmp_path / "h", renderer_version=synthetic.GENERATOR_VERSION)
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        load_generator_checkpoint(same)

@@ -5,7 +5,11 @@ demo slides and a 2,000-patch set) in under 60 s. Rendering is single-threaded n
 threads are pinned to 1 before numpy is imported. Each patch timing is the best of ``--repeat`` runs;
 wall and CPU (process) time are both reported because the reference machine is shared.
 
-Usage: ``.venv/bin/python benchmarks/bench_synthetic.py [--repeat 3] [--skip-slides]``
+``--compare REF`` also times ``histogan_lite/synthetic.py`` as it was at git revision ``REF`` (e.g. the
+last commit of renderer version 9), interleaved with today's in the same run, and reports the CPU
+ratio (goal of issue 12: today's within 20 % of the older renderer).
+
+Usage: ``.venv/bin/python benchmarks/bench_synthetic.py [--repeat 3] [--skip-slides] [--compare REF]``
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each patch timing (best is kept)")
     parser.add_argument("--skip-slides", action="store_true", help="only time make_patches")
+    parser.add_argument("--compare", default=None, help="git revision whose synthetic.py is timed side by side")
     args = parser.parse_args(argv)
 
     import torch
@@ -42,6 +47,29 @@ def main(argv=None) -> int:
         best = min(timed(lambda: S.make_patches(n, size=size, seed=1))[1:] for _ in range(args.repeat))
         what = f"`make_patches` {size} x {size} (n = {n})"
         rows.append((what, f"{n / best[0]:.0f} patches/s", f"{n / best[1]:.0f} patches/s"))
+    if args.compare:
+        import importlib.util
+        import subprocess
+
+        code = subprocess.run(["git", "show", f"{args.compare}:histogan_lite/synthetic.py"], cwd=HERE.parent,
+                              check=True, capture_output=True, text=True).stdout
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "synthetic_old.py"
+            path.write_text(code)
+            spec = importlib.util.spec_from_file_location("synthetic_old", path)
+            old = importlib.util.module_from_spec(spec)
+            sys.modules["synthetic_old"] = old  # dataclasses look their module up
+            spec.loader.exec_module(old)
+        old.make_patches(4)
+        cpu = {"old": [], "new": []}
+        for _ in range(args.repeat):  # interleaved, best of each
+            for name, mod in (("old", old), ("new", S)):
+                cpu[name].append(timed(lambda: mod.make_patches(400, size=64, seed=1))[2])
+        o, n = min(cpu["old"]), min(cpu["new"])
+        rows.append((f"`make_patches` 64 x 64 (n = 400), renderer v{old.GENERATOR_VERSION} (`{args.compare}`)",
+                     "-", f"{400 / o:.0f} patches/s"))
+        rows.append((f"same, renderer v{S.GENERATOR_VERSION} (today), same run", "-",
+                     f"{400 / n:.0f} patches/s ({o / n:.2f}x v{old.GENERATOR_VERSION})"))
     if not args.skip_slides:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)

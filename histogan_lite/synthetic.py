@@ -1507,7 +1507,8 @@ def write_patch_set(out_dir, n: int = 2000, size: int = 64, seed: int = 0, overw
 def plot_class_cues(seed: int = 0, size: int = 256):
     """Both classes side by side, labelled with the real morphology each visual cue stands for.
 
-    Synthetic teaching data, not patient data. Top row: a negative (lymph node) and a positive
+    Synthetic teaching data, not patient data. Typical cases at the reference centre (centre 0, no
+    brightness or contrast change, difficulty 0). Top row: a negative (lymph node) and a positive
     (metastatic carcinoma with a gland lumen, outlined in dashes from the truth table) patch. Bottom
     row: 4x zooms on a lymphocyte field and on one tumour cell, the tumour-cell nucleus mask of the
     ground truth outlined in yellow.
@@ -1522,14 +1523,15 @@ def plot_class_cues(seed: int = 0, size: int = 256):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle
 
-    neg, tn = make_patches(1, size=size, label=0, seed=seed, lumen=False)
-    pos, tp, mask = make_patches(1, size=size, label=1, seed=seed + 1, lumen=True, return_mask=True)
+    typical = dict(case="typical", centre=0, brightness=0.0, contrast=1.0, difficulty=0.0)
+    neg, tn = make_patches(1, size=size, label=0, seed=seed, lumen=False, **typical)
+    pos, tp, mask = make_patches(1, size=size, label=1, seed=seed + 1, lumen=True, return_mask=True, **typical)
     upp = PATCH_FIELD_UM / size
     fig, axes = plt.subplots(2, 2, figsize=(10, 10.5))
     extent = (0, PATCH_FIELD_UM, PATCH_FIELD_UM, 0)
     axes[0, 0].imshow(neg[0], extent=extent)
     axes[0, 0].set_title(
-        "negative: lymph node\ndense, small, round, dark lymphocyte nuclei;\nscant cytoplasm", fontsize=10
+        "negative: lymph node\ndense, small, round lymphocyte nuclei;\nscant cytoplasm", fontsize=10
     )
     axes[0, 1].imshow(pos[0], extent=extent)
     axes[0, 1].set_title(
@@ -1556,7 +1558,7 @@ def plot_class_cues(seed: int = 0, size: int = 256):
     x0 = int(np.clip(round(cx) - z // 2, 0, size - z))
     n0 = size // 2 - z // 2
     axes[1, 0].imshow(neg[0, n0 : n0 + z, n0 : n0 + z], extent=(n0 * upp, (n0 + z) * upp, (n0 + z) * upp, n0 * upp))
-    axes[1, 0].set_title("zoom: lymphocytes, nucleus about 6-7 um across,\nuniformly dark chromatin", fontsize=10)
+    axes[1, 0].set_title("zoom: lymphocytes, nucleus about 6-7 um across,\neven chromatin, no nucleolus", fontsize=10)
     axes[1, 1].imshow(pos[0, y0 : y0 + z, x0 : x0 + z], extent=(x0 * upp, (x0 + z) * upp, (y0 + z) * upp, y0 * upp))
     yy, xx = np.mgrid[y0 : y0 + z, x0 : x0 + z]
     axes[1, 1].contour(

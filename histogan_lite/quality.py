@@ -72,7 +72,7 @@ from .utils import CLASS_NAMES, as_image_tensor, as_uint8_images, check_labels, 
 __all__ = [
     "kid", "fid", "kid_from_features", "fid_from_features", "prdc", "texture_features", "diversity",
     "grid_energy", "highpass_energy", "nearest_distances", "box_blur", "quality_classifier", "gan_quality",
-    "evaluate_generator", "unseen_real_patches", "QualityScores", "QualityReport", "FLOORS", "check_floors",
+    "evaluate_generator", "quality_table", "unseen_real_patches", "training_patches", "QualityScores", "QualityReport", "FLOORS", "check_floors",
 ]
 
 #: Floors of issue 11 point 3 that every shipped generator (each class of a conditional one) must reach.
@@ -577,8 +577,9 @@ def check_floors(scores: QualityScores, *, reference: QualityScores | None = Non
 
 def _group_scores(group, gen8, real8, feats, *, k, kid_subsets, seed, classifier, label, train8, train_nn_real):
     (gc, rc), (gt, rt) = feats
-    kc, kc_sd = kid_from_features(rc, gc, n_subsets=kid_subsets, seed=seed)
-    kt, kt_sd = kid_from_features(rt, gt, n_subsets=kid_subsets, seed=seed)
+    m = max(2, min(1000, len(rc) // 2, len(gc) // 2))  # half of the smaller set: subsets differ, std means something
+    kc, kc_sd = kid_from_features(rc, gc, n_subsets=kid_subsets, subset_size=m, seed=seed)
+    kt, kt_sd = kid_from_features(rt, gt, n_subsets=kid_subsets, subset_size=m, seed=seed)
     dg, dr = diversity(gen8, seed=seed), diversity(real8, seed=seed)
     agree = None
     if label is not None:
@@ -616,7 +617,9 @@ def gan_quality(generated, real, *, generated_labels=None, real_labels=None, tra
             most ``max_train`` of them (a fixed random subset) are searched.
         classifier: the ``classifier`` feature space; default :func:`quality_classifier` at this patch size.
         k: neighbour of the precision / recall / density / coverage balls.
-        kid_subsets: random subsets of the KID estimate (subset size ``min(100, M, N)``).
+        kid_subsets: random subsets of the KID estimate, each of half the smaller group (at most 1,000;
+            Binkowski et al. use 1,000): larger subsets than the 100 of :func:`kid` keep the mixed-class
+            ``"all"`` group from being ruled by the class proportions of each draw.
         seed: seed of the KID subsets and the subsamples.
         keep_images: keep ``generated`` and ``real`` (uint8) in the report for :meth:`QualityReport.figure`.
 
@@ -661,7 +664,7 @@ def gan_quality(generated, real, *, generated_labels=None, real_labels=None, tra
 
 def evaluate_generator(generator: nn.Module, real=None, real_labels=None, *, n: int = 500, train=None,
                        classifier: nn.Module | None = None, seed: int = 0, k: int = 5, kid_subsets: int = 20,
-                       keep_images: bool = True) -> QualityReport:
+                       max_train: int = 2000, keep_images: bool = True) -> QualityReport:
     """Sample a generator and score it with :func:`gan_quality`.
 
     Args:
@@ -671,7 +674,7 @@ def evaluate_generator(generator: nn.Module, real=None, real_labels=None, *, n: 
         real_labels: ``(N,)`` labels of ``real`` (needed for a conditional generator).
         n: generated patches, ``n`` per class for a conditional generator, ``z`` uniform in [-1, 1]
             (:func:`histogan_lite.protocol.generate_images`, seeds ``seed`` and ``seed + 1 + c``).
-        train, classifier, seed, k, kid_subsets, keep_images: as for :func:`gan_quality`.
+        train, classifier, seed, k, kid_subsets, max_train, keep_images: as for :func:`gan_quality`.
 
     Returns:
         A :class:`QualityReport`; ``report.table(name)`` is a DataFrame, ``report.figure()`` draws
@@ -688,4 +691,72 @@ def evaluate_generator(generator: nn.Module, real=None, real_labels=None, *, n: 
     else:
         gen, gen_labels = generate_images(generator, n, seed=seed), None
     return gan_quality(gen, real, generated_labels=gen_labels, real_labels=real_labels, train=train,
-                       classifier=classifier, k=k, kid_subsets=kid_subsets, seed=seed, keep_images=keep_images)
+                       classifier=classifier, k=k, kid_subsets=kid_subsets, max_train=max_train, seed=seed,
+                       keep_images=keep_images)
+
+
+def training_patches(n: int = 2000, size: int = 64) -> np.ndarray:
+    """The first ``n`` patches of the shipped GANs' training set (demo renderer, seed 0), uint8.
+
+    Patch ``i`` of ``make_patches`` depends only on ``(seed, i)``, so these are exactly images the
+    generators trained on (``load_data("demo")`` renders 8,000 of them): the memorisation reference.
+    """
+    return unseen_real_patches(n, size=size, seed=0)[0]
+
+
+def quality_table(generators: dict, *, n: int = 500, seed: int = 0, reference: str | None = None,
+                  n_train: int = 2000, classifier: nn.Module | None = None, k: int = 5):
+    """The quality table of several generators against unseen real demo patches, with pass/fail per floor.
+
+    Rows: ``real vs real`` (another set of unseen real patches), ``real blurred 3x3`` (that set through
+    :func:`box_blur`), then every generator (one row per class for a conditional one). A DCGAN draws
+    ``2 n`` samples against ``2 n`` real patches (``n`` per class); a cDCGAN ``n`` per class against the
+    ``n`` real patches of that class. Real patches come from renderer seeds ``101 + 2 seed`` and
+    ``102 + 2 seed`` (the GANs train on seed 0, the feature classifier on seed 7).
+
+    Args:
+        generators: ``{name: Generator}``, all of one ``image_size``.
+        n: patches per class.
+        seed: seed of the samples, subsets and real sets.
+        reference: the name in ``generators`` of the reference DCGAN; every other row is then checked
+            for lower KID and higher coverage than it.
+        n_train: training patches searched for the memorisation ratio (:func:`training_patches`); 0: skip.
+        classifier, k: as for :func:`gan_quality`.
+
+    Returns:
+        ``pandas.DataFrame``: the :class:`QualityScores` columns, a ``generator`` column first, one
+        ``pass <floor>`` column per floor of :func:`check_floors` (NaN where it does not apply: the
+        baselines' own rows are not checked against themselves), and ``pass all``.
+        ``df.attrs["scores"]`` maps ``(generator, group)`` to the :class:`QualityScores`.
+    """
+    import pandas as pd
+
+    sizes = {int(getattr(g, "image_size", 64)) for g in generators.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"generators must share one image_size to share the real sets, got sizes {sorted(sizes)}")
+    if reference is not None and reference not in generators:
+        raise ValueError(f"reference {reference!r} is not one of the generators {list(generators)}")
+    size = sizes.pop() if sizes else 64
+    classifier = quality_classifier(size) if classifier is None else classifier
+    real, real_y = unseen_real_patches(2 * n, size=size, seed=101 + 2 * seed)
+    other, _ = unseen_real_patches(2 * n, size=size, seed=102 + 2 * seed)
+    train = training_patches(n_train, size) if n_train else None
+    common = dict(train=train, classifier=classifier, k=k, seed=seed, max_train=max(n_train, 1))
+    reports = {"real vs real": gan_quality(other, real, **common),
+               "real blurred 3x3": gan_quality(box_blur(other), real, **common)}
+    for name, g in generators.items():
+        reports[name] = evaluate_generator(g, real, real_y, n=n if g.n_classes else 2 * n,
+                                           keep_images=False, **common)
+    blurred = reports["real blurred 3x3"]["all"]
+    ref = reports[reference]["all"] if reference is not None else None
+    rows, scores = [], {}
+    for name, rep in reports.items():
+        for s in rep.scores:
+            scores[(name, s.group)] = s
+            checks = check_floors(s, blurred=None if name.startswith("real") else blurred,
+                                  reference=None if name == reference or name.startswith("real") else ref)
+            rows.append({"generator": name, **s.as_dict(), **{f"pass {f}": ok for f, ok in checks.items()},
+                         "pass all": all(checks.values())})
+    df = pd.DataFrame(rows)
+    df.attrs["scores"] = scores
+    return df

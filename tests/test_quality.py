@@ -137,3 +137,19 @@ def test_shipped_generators_reach_the_quality_floors(name, shipped_setting):
                                keep_images=False)
     failed = {s.group: [f for f, ok in q.check_floors(s, blurred=blurred).items() if not ok] for s in rep.scores}
     assert not any(failed.values()), f"{name} misses quality floors: {failed}"
+
+
+def test_quality_table_rows_and_floor_columns():
+    from histogan_lite.models import Generator
+
+    torch.manual_seed(0)
+    untrained = {"untrained cDCGAN": Generator(image_size=64, n_classes=2, width=32).eval(),
+                 "untrained DCGAN": Generator(image_size=64, width=32).eval()}
+    df = q.quality_table(untrained, n=10, n_train=20, classifier=_random_cnn(64), reference="untrained DCGAN")
+    assert list(zip(df["generator"], df["group"])) == [
+        ("real vs real", "all"), ("real blurred 3x3", "all"), ("untrained cDCGAN", "negative"),
+        ("untrained cDCGAN", "positive"), ("untrained DCGAN", "all")]
+    assert df.loc[0, "pass all"] and not df.loc[2:, "pass all"].any()  # noise from an untrained G fails
+    assert df["pass kid_below_reference"].isna().tolist() == [True, True, False, False, True]
+    with pytest.raises(ValueError, match="not one of the generators"):
+        q.quality_table(untrained, n=20, reference="nope", classifier=_random_cnn(64))

@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         return reports[name]["all"]
 
     header = ["generator", "group", "n", "KID cls", "FID cls", "KID tex", "FID tex", "precision", "recall",
-              "density", "coverage", "diversity", "grid", "high-pass", "class agr.", "memor."]
+              "density", "coverage", "prec. tex", "cov. tex", "diversity", "grid", "high-pass", "class agr.", "memor."]
     lines = ["| " + " | ".join(header + [c for _, c in FLOOR_COLUMNS]) + " |",
              "|" + "---|" * (len(header) + len(FLOOR_COLUMNS))]
     record = {}
@@ -196,7 +196,8 @@ def main(argv=None) -> int:
             cells = [name, group, str(s.n_generated),
                      f"{s.kid_classifier:.1f} ± {s.kid_classifier_std:.1f}", _fmt(s.fid_classifier, ".1f"),
                      f"{s.kid_texture:.1f} ± {s.kid_texture_std:.1f}", _fmt(s.fid_texture, ".1f"),
-                     _fmt(s.precision), _fmt(s.recall), _fmt(s.density), _fmt(s.coverage), _fmt(s.diversity),
+                     _fmt(s.precision), _fmt(s.recall), _fmt(s.density), _fmt(s.coverage),
+                     _fmt(getattr(s, "precision_texture", None)), _fmt(getattr(s, "coverage_texture", None)), _fmt(s.diversity),
                      _fmt(s.grid_energy), _fmt(s.highpass),
                      _fmt(s.class_agreement if "class_agreement" in floors else None, ".3f"), _fmt(s.memorisation)]
             lines.append("| " + " | ".join(cells + [_mark(floors.get(k)) for k, _ in FLOOR_COLUMNS]) + " |")
@@ -237,7 +238,7 @@ def main(argv=None) -> int:
         f"class), {n} samples per group; KID x1000 (mean ± std over 20 subsets of 100) and FID in the book "
         "classifier's penultimate features (`cls`) and in hand-crafted H&E colour + texture features (`tex`); "
         "precision / recall (Kynkaanniemi et al. 2019) and density / coverage (Naeem et al. 2020) with k = 5 "
-        "(feature space as `quality.gan_quality` documents); diversity, grid (period-2/4 spectral energy) and high-pass energy as ratios to real; "
+        "in the classifier space (`prec. tex`, `cov. tex`: the same in the texture space); diversity, grid (period-2/4 spectral energy) and high-pass energy as ratios to real; "
         "class agreement of the feature classifier with the conditioning label; memorisation = median distance to the "
         f"nearest of {args.n_train} training patches over the same for unseen real patches. All scores from "
         "`histogan_lite.quality.gan_quality`. Pass/fail: issue 11 point 3 (`quality.check_floors`, whose docstring "

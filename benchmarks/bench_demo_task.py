@@ -57,6 +57,30 @@ def main(argv=None) -> int:
     from histogan_lite.classifier import accuracy, train_classifier
     from histogan_lite.protocol import accuracy_interval
 
+    def write(rows):
+        """Write results/demo_task.md with the rows measured so far (a cut-short run keeps them)."""
+        text = "\n".join([
+            "## Demo classification task (`benchmarks/bench_demo_task.py`)",
+            "",
+            "Synthetic teaching data (renderer version " + S.GENERATOR_VERSION + "). The book's compact CNN "
+            "(`train_classifier` defaults). real -> real: trained on 1,000 balanced patches, tested on 1,000 "
+            "unseen (goal at the default: 0.85-0.95), mean of the same number of trainings. Table 4 sets: 500/500 and 500/68, tested on the same "
+            f"1,000, mean of {args.seeds} trainings (goal: imbalanced >= 5 points below balanced). Colour "
+            "baseline: per-channel 32-bin RGB histograms + logistic regression on the 1,000 training patches "
+            "(goal < 0.65). Wilson 95 % intervals.",
+            "",
+            "| difficulty | real -> real | balanced 500/500 | imbalanced 500/68 | balanced - imbalanced (points) | colour histogram |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"{time.process_time() - t0:.0f} s CPU, 1 torch thread, python {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.",
+            "",
+        ])
+        print(text)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "demo_task.md").write_text(text)
+
     diffs = args.difficulty or [S.DEFAULT_DIFFICULTY]
     rows = []
     t0 = time.process_time()
@@ -85,27 +109,7 @@ def main(argv=None) -> int:
             f"{imb:.3f} | {100 * (bal - imb):+.1f} | {col:.3f} {ci(col)} |"
         )
         print(rows[-1], flush=True)
-    text = "\n".join([
-        "## Demo classification task (`benchmarks/bench_demo_task.py`)",
-        "",
-        "Synthetic teaching data (renderer version " + S.GENERATOR_VERSION + "). The book's compact CNN "
-        "(`train_classifier` defaults). real -> real: trained on 1,000 balanced patches, tested on 1,000 "
-        "unseen (goal at the default: 0.85-0.95), mean of the same number of trainings. Table 4 sets: 500/500 and 500/68, tested on the same "
-        f"1,000, mean of {args.seeds} trainings (goal: imbalanced >= 5 points below balanced). Colour "
-        "baseline: per-channel 32-bin RGB histograms + logistic regression on the 1,000 training patches "
-        "(goal < 0.65). Wilson 95 % intervals.",
-        "",
-        "| difficulty | real -> real | balanced 500/500 | imbalanced 500/68 | balanced - imbalanced (points) | colour histogram |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"{time.process_time() - t0:.0f} s CPU, 1 torch thread, python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.",
-        "",
-    ])
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "demo_task.md").write_text(text)
+        write(rows)
     return 0
 
 

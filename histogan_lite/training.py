@@ -805,15 +805,17 @@ def _manifest_data(manifest: Path, image_size: int):
 def _demo_data(image_size: int, n: int, seed: int, cache: bool):
     from .utils import data_dir
 
-    path = data_dir() / f"demo_patches_{image_size}px_{n}_seed{seed}.npz" if cache else None
+    from . import synthetic
+
+    # The renderer version is in the name: a cache written by another renderer is never read back.
+    name = f"demo_patches_r{synthetic.GENERATOR_VERSION}_{image_size}px_{n}_seed{seed}.npz"
+    path = data_dir() / name if cache else None
     if path is not None and path.exists():
         try:
             with np.load(path, allow_pickle=False) as f:
                 return f["images"], f["labels"]
         except Exception:
             path.unlink()  # a broken cache is rebuilt
-    from . import synthetic
-
     images, truth = synthetic.make_patches(n, size=image_size, seed=seed)
     labels = np.asarray(truth["label"], dtype=np.int64)
     if path is not None:

@@ -327,3 +327,28 @@ def test_recipe_options_reach_models_optimizers_and_checkpoints(tmp_path):
     with _w.catch_warnings():
         _w.simplefilter("error")
         load_generator_checkpoint(same)
+
+
+def test_demo_data_cache_is_keyed_by_renderer_version(tmp_path, monkeypatch):
+    """A patch cache written by one renderer version is never read back under another."""
+    from histogan_lite import synthetic
+    from histogan_lite.training import _demo_data
+
+    monkeypatch.setenv("HISTOGAN_DATA", str(tmp_path))
+    calls = []
+
+    def fake_make_patches(n, size, seed):
+        calls.append(synthetic.GENERATOR_VERSION)
+        value = len(calls)
+        return np.full((n, size, size, 3), value, np.uint8), {"label": np.zeros(n, np.int64)}
+
+    monkeypatch.setattr(synthetic, "make_patches", fake_make_patches)
+    monkeypatch.setattr(synthetic, "GENERATOR_VERSION", "old")
+    first, _ = _demo_data(8, 4, seed=0, cache=True)
+    again, _ = _demo_data(8, 4, seed=0, cache=True)
+    monkeypatch.setattr(synthetic, "GENERATOR_VERSION", "new")
+    newer, _ = _demo_data(8, 4, seed=0, cache=True)
+    assert calls == ["old", "new"]
+    assert int(first[0, 0, 0, 0]) == 1 and int(again[0, 0, 0, 0]) == 1 and int(newer[0, 0, 0, 0]) == 2
+    assert sorted(p.name for p in tmp_path.glob("demo_patches_*.npz")) == [
+        "demo_patches_rnew_8px_4_seed0.npz", "demo_patches_rold_8px_4_seed0.npz"]

@@ -523,6 +523,8 @@ class QualityReport:
     scores: list[QualityScores]
     generated: np.ndarray | None = None
     real: np.ndarray | None = None
+    generated_labels: np.ndarray | None = None
+    real_labels: np.ndarray | None = None
 
     def __getitem__(self, group: str) -> QualityScores:
         for s in self.scores:
@@ -540,14 +542,24 @@ class QualityReport:
         return df
 
     def figure(self, n: int = 8, title: str | None = None):
-        """Generated patches (top rows) beside real ones (bottom row): a matplotlib Figure."""
+        """Generated patches above real ones, one pair of rows per group: a matplotlib Figure.
+
+        Rows ``generated`` / ``real`` (or ``generated negative`` / ``real negative`` / ``generated
+        positive`` / ``real positive`` for a conditional generator), ``n`` patches each.
+        """
         from .plotting import image_grid
 
         if self.generated is None or self.real is None:
             raise ValueError("this report holds no images (made by gan_quality without keep_images)")
-        n = min(n, len(self.generated), len(self.real))
-        return image_grid(np.concatenate([self.generated[:n], self.real[:n]]), nrow=n,
-                          row_titles=["generated", "real"], title=title)
+        if self.generated_labels is None:
+            pairs = [("", self.generated, self.real)]
+        else:
+            pairs = [(f" {CLASS_NAMES[c]}", self.generated[self.generated_labels == c], self.real[self.real_labels == c])
+                     for c in np.unique(self.generated_labels)]
+        n = min([n] + [min(len(g), len(r)) for _, g, r in pairs])
+        rows = [x for _, g, r in pairs for x in (g[:n], r[:n])]
+        titles = [t for name, _, _ in pairs for t in (f"generated{name}", f"real{name}")]
+        return image_grid(np.concatenate(rows), nrow=n, row_titles=titles, title=title)
 
 
 def check_floors(scores: QualityScores, *, reference: QualityScores | None = None,
@@ -659,7 +671,10 @@ def gan_quality(generated, real, *, generated_labels=None, real_labels=None, tra
         scores.append(_group_scores(name, gen8[gi], real8[ri], feats, k=k, kid_subsets=kid_subsets, seed=seed,
                                     classifier=classifier, label=label, train8=train8,
                                     train_nn_real=None if train_nn_real is None else train_nn_real[ri]))
-    return QualityReport(scores, gen8 if keep_images else None, real8 if keep_images else None)
+    if not keep_images:
+        return QualityReport(scores)
+    return QualityReport(scores, gen8, real8, None if generated_labels is None else gl,
+                         None if generated_labels is None else rl)
 
 
 def evaluate_generator(generator: nn.Module, real=None, real_labels=None, *, n: int = 500, train=None,

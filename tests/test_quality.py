@@ -153,3 +153,15 @@ def test_quality_table_rows_and_floor_columns():
     assert df["pass kid_below_reference"].isna().tolist() == [True, True, False, False, True]
     with pytest.raises(ValueError, match="not one of the generators"):
         q.quality_table(untrained, n=20, reference="nope", classifier=_random_cnn(64))
+
+
+def test_report_figure_pairs_generated_and_real_rows_per_class(sets):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    real, rl, other, ol, cnn = sets
+    rep = q.gan_quality(other, real, generated_labels=ol, real_labels=rl, classifier=cnn, keep_images=True)
+    fig = rep.figure(n=4)
+    assert len(fig.axes) == 16  # 4 rows (generated / real x negative / positive) of 4 patches
+    with pytest.raises(ValueError, match="holds no images"):
+        q.gan_quality(other, real, classifier=cnn).figure()

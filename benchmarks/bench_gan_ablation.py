@@ -73,7 +73,7 @@ def train_one(name: str, budget: float, width: int, images: np.ndarray) -> dict:
     return {"config": name, "steps": step, "cpu_seconds": round(cpu, 1)}
 
 
-def score(n: int = 300) -> "object":
+def score(n: int = 300, names=None, baselines: bool = True, csv: str = "gan_ablation.csv") -> "object":
     import pandas as pd
 
     from histogan_lite import quality
@@ -84,7 +84,7 @@ def score(n: int = 300) -> "object":
     real, _ = quality.unseen_real_patches(n, size=64)
     clf = quality.quality_classifier(64)
     rows = []
-    for name in CONFIGS:
+    for name in names or CONFIGS:
         path = OUT / f"{name}.pt"
         if not path.exists():
             continue
@@ -107,21 +107,22 @@ def score(n: int = 300) -> "object":
                          "recall": round(s.recall, 2), "coverage": round(s.coverage, 2),
                          "diversity": round(s.diversity, 2), "grid_energy": round(s.grid_energy, 2),
                          "d_real": round(ck["last"]["d_real"], 2), "d_fake": round(ck["last"]["d_fake"], 2)})
+            print(json.dumps(rows[-1]), flush=True)
             if export == "float32":
-                fig = image_grid(np.concatenate([gen[:8], gen[8:16], real[:8]]), nrow=8,
+                fig = image_grid(np.concatenate([gen[:8], gen[8:16], real[:8]]), nrow=3,
                                  row_titles=["generated", "generated", "real"], title=name)
                 fig.savefig(OUT / f"{name}.png", dpi=80)
                 import matplotlib.pyplot as plt
 
                 plt.close(fig)
-    for ref_name, imgs in (("real vs real", quality.unseen_real_patches(n, size=64, seed=2)[0]),
+    for ref_name, imgs in () if not baselines else (("real vs real", quality.unseen_real_patches(n, size=64, seed=2)[0]),
                            ("real blurred 3x3", quality.box_blur(quality.unseen_real_patches(n, size=64, seed=2)[0]))):
         s = quality.gan_quality(imgs, real, classifier=clf)["all"]
         rows.append({"config": ref_name, "kid_clf": round(s.kid_classifier, 1), "kid_tex": round(s.kid_texture, 1),
                      "precision": round(s.precision, 2), "recall": round(s.recall, 2), "coverage": round(s.coverage, 2),
                      "diversity": round(s.diversity, 2), "grid_energy": round(s.grid_energy, 2)})
     df = pd.DataFrame(rows)
-    df.to_csv(ROOT / "results" / "gan_ablation.csv", index=False)
+    df.to_csv(ROOT / "results" / csv, index=False)
     return df
 
 
@@ -132,6 +133,9 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=180.0, help="CPU seconds of training per configuration")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--n-train", type=int, default=4000)
+    p.add_argument("--n-score", type=int, default=300, help="generated and real patches per score")
+    p.add_argument("--no-baselines", action="store_true", help="score without the real / blurred-real rows")
+    p.add_argument("--csv", default="gan_ablation.csv", help="table file name in benchmarks/results/")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.what == "train":
@@ -141,7 +145,8 @@ def main(argv=None) -> int:
                 p.error(f"unknown config {name!r}; choose from {sorted(CONFIGS)}")
             print(json.dumps(train_one(name, args.budget, args.width, images)), flush=True)
     else:
-        print(score().to_markdown(index=False))
+        names = args.configs.split(",") if args.configs != ",".join(CONFIGS) else None
+        print(score(args.n_score, names, not args.no_baselines, args.csv).to_markdown(index=False))
     return 0
 
 

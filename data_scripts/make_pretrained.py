@@ -190,7 +190,7 @@ def main(argv=None) -> int:
         "hardware": args.hardware or hardware(),
         "torch": torch.__version__,
     }
-    save_generator(G, out, **meta)
+    save_generator(G, out, overwrite=True, **meta)
     shipped = load_generator_checkpoint(out)  # measure exactly what ships (float16 weights)
     clf, clf_acc = real_classifier(args.n_classifier, args.classifier_cache)
     metrics = measure(shipped, clf, args.n_eval)
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     metrics["classifier_real_accuracy"] = clf_acc
     meta["metrics"] = metrics
     meta["fingerprint"] = fingerprint(shipped)
-    save_generator(G, out, **meta)
+    save_generator(G, out, overwrite=True, **meta)
 
     import pandas as pd
 

@@ -30,20 +30,14 @@ normal tissue) and ``1`` (positive, tumour).
 
 Where each piece lives: the classifier (networks, training, prediction) in
 :mod:`histogan_lite.classifier`; cross-evaluation and augmentation (Tables 2-4) in
-:mod:`histogan_lite.protocol`; Grad-CAM and its scores in :mod:`histogan_lite.gradcam`. This module
-keeps the classifier checkpoints and the distribution-level distances (KID, FID) until they move to
-their own modules.
+:mod:`histogan_lite.protocol`; Grad-CAM and its scores in :mod:`histogan_lite.gradcam`. Classifier
+checkpoints live in :mod:`histogan_lite.checkpoints`, KID and FID in :mod:`histogan_lite.quality`.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import torch
-import torch.nn as nn
-
 # The classifier, the protocol and Grad-CAM have their own modules; their names stay importable from here.
+from .checkpoints import CLASSIFIER_KIND as CHECKPOINT_KIND, load_classifier, save_classifier  # noqa: F401
 from .classifier import (  # noqa: F401
     _IMAGENET_MEAN, _IMAGENET_STD, CompactCNN, _check_model, _model_device, accuracy, build_classifier, features,
     predict, predict_proba, train_classifier)
@@ -80,73 +74,3 @@ __all__ = [
     "fid_from_features",
     "CLASS_NAMES",
 ]
-
-
-CHECKPOINT_KIND = "histogan-lite/classifier"
-
-
-# ----------------------------------------------------------------------------------------------------
-# Checkpoints
-# ----------------------------------------------------------------------------------------------------
-def save_classifier(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Save a classifier's weights and configuration to a ``.safetensors`` file (atomic write).
-
-    Args:
-        model: a classifier from :func:`train_classifier` / :func:`build_classifier`.
-        path: destination file.
-        overwrite: replace an existing file.
-
-    Returns:
-        The path.
-
-    Raises:
-        FileExistsError: the file exists and ``overwrite`` is False.
-        TypeError: ``model`` is not one of this module's classifiers.
-    """
-    from safetensors.torch import save_file
-
-    _check_model(model)
-    meta = {"kind": CHECKPOINT_KIND, "classifier": model.kind, "image_size": str(model.image_size),
-            "n_classes": str(model.n_classes), "width": str(model.width)}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-    return Path(path)
-
-
-def load_classifier(path: str | os.PathLike, *, device: str | torch.device = "auto") -> nn.Module:
-    """Load a classifier saved by :func:`save_classifier`.
-
-    Args:
-        path: a ``.safetensors`` file written by :func:`save_classifier`.
-        device: where to put the model.
-
-    Returns:
-        The classifier in eval mode.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a safetensors file, or is another kind of checkpoint (for example a
-            generator from :mod:`histogan_lite.pretrained`); the message says which kind it is.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"classifier checkpoint {str(path)!r} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:
-        raise ValueError(f"{str(path)!r} is not a readable .safetensors checkpoint: {exc}") from exc
-    if meta.get("kind") != CHECKPOINT_KIND:
-        raise ValueError(
-            f"{str(path)!r} is not a classifier checkpoint: its metadata kind is {meta.get('kind')!r} "
-            f"(expected {CHECKPOINT_KIND!r}). Generator checkpoints load with "
-            "histogan_lite.pretrained.load_generator; classifiers are saved with save_classifier."
-        )
-    model = build_classifier(meta["classifier"], image_size=int(meta["image_size"]),
-                             n_classes=int(meta["n_classes"]), width=int(meta.get("width", 16) or 16))
-    model.load_state_dict(load_file(str(path)))
-    return model.to(select_device(device)).eval()

@@ -67,12 +67,15 @@ def _mark(ok) -> str:
     return "-" if ok is None else ("pass" if ok else "**FAIL**")
 
 
-def reference_generator(cpu_seconds: float | None, train: bool):
+def reference_generator(cpu_seconds: float | None, train: bool, renderer: str | None = None):
     """The cached reference DCGAN: ``(G, record, note)``; ``note`` says when the budget is not the shipped one."""
     import reference_dcgan as ref
 
     shipped, why = ref.shipped_budget()
     want = cpu_seconds if cpu_seconds else shipped
+    if renderer:  # an older run, on another renderer version's demo data: load only, never train
+        G, rec = ref.load_reference(want, renderer=renderer)
+        return G, rec, ""
     try:
         G, rec = ref.load_reference(want)
         note = ""
@@ -102,6 +105,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-cpu-seconds", type=float, default=None,
                         help="budget of the reference DCGAN (default: the shipped dcgan-64's training time)")
     parser.add_argument("--train-reference", action="store_true", help="train the reference when its budget is not cached")
+    parser.add_argument("--reference-renderer", default=None,
+                        help="load a reference cached for another renderer version (default: the current one)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -136,7 +141,8 @@ def main(argv=None) -> int:
     samples["real"] = real[:8]  # seed 1: the set every row is scored against
     samples["real (seed 2), 3x3 box blur"] = as_uint8_images(blurred[:8])
 
-    G_ref, ref_rec, ref_note = reference_generator(args.reference_cpu_seconds, args.train_reference)
+    G_ref, ref_rec, ref_note = reference_generator(args.reference_cpu_seconds, args.train_reference,
+                                                    args.reference_renderer)
     import reference_dcgan as ref
 
     gen_ref = ref.generate(G_ref, 2 * n, seed=args.seed)
@@ -221,7 +227,9 @@ def main(argv=None) -> int:
         fig.savefig(tmp, dpi=80, bbox_inches="tight")
 
     ref_line = (f"Reference DCGAN: {ref_rec['recipe']}; width {ref_rec['width']}, {ref_rec['steps']:,} steps in "
-                f"{ref_rec['cpu_seconds']:.0f} CPU-s ({ref_rec['wall_seconds']:.0f} s wall), renderer v{ref_rec['renderer_version']}; "
+                f"{ref_rec['cpu_seconds']:.0f} CPU-s ({ref_rec['wall_seconds']:.0f} s wall), renderer v{ref_rec['renderer_version']}"
+                + (f" (**not** the v{GENERATOR_VERSION} of the real patches: `--reference-renderer`)"
+                   if str(ref_rec['renderer_version']) != str(GENERATOR_VERSION) else "") + "; "
                 f"the classifier calls {ref_counts[0]} of its {2 * n} samples negative and {ref_counts[1]} positive"
                 + ("" if (ref_counts > 5).all() else " (a class with 5 or fewer is compared with its `all` row)") + ".")
     shipped_info = []

@@ -133,12 +133,16 @@ def generate(G: RefGenerator, n: int, seed: int = 0, batch_size: int = 256) -> t
 # ----------------------------------------------------------------------------------------------------
 # cache
 # ----------------------------------------------------------------------------------------------------
-def cache_dir(width: int = 128, seed: int = 0) -> Path:
-    """``data_dir()/reference_dcgan/renderer<V>_64px_w<width>_seed<seed>``: one folder per renderer version."""
+def cache_dir(width: int = 128, seed: int = 0, renderer: str | None = None) -> Path:
+    """``data_dir()/reference_dcgan/renderer<V>_64px_w<width>_seed<seed>``: one folder per renderer version.
+
+    ``renderer`` defaults to the current :data:`histogan_lite.synthetic.GENERATOR_VERSION`; another version
+    reads an older run (only :func:`load_reference` / :func:`list_cached` should use that).
+    """
     from histogan_lite.synthetic import GENERATOR_VERSION
     from histogan_lite.utils import data_dir
 
-    return data_dir() / "reference_dcgan" / f"renderer{GENERATOR_VERSION}_64px_w{width}_seed{seed}"
+    return data_dir() / "reference_dcgan" / f"renderer{renderer or GENERATOR_VERSION}_64px_w{width}_seed{seed}"
 
 
 def shipped_budget(name: str = "dcgan-64") -> tuple[float, str]:
@@ -183,14 +187,15 @@ def _load_opt(opt: torch.optim.Adam, tensors: dict, prefix: str) -> None:
     opt.load_state_dict(sd)
 
 
-def list_cached(width: int = 128, seed: int = 0) -> list[dict]:
+def list_cached(width: int = 128, seed: int = 0, renderer: str | None = None) -> list[dict]:
     """Records (JSON) of the generator exports in the cache, smallest budget first."""
-    folder = cache_dir(width, seed)
+    folder = cache_dir(width, seed, renderer)
     recs = [json.loads(p.read_text()) for p in sorted(folder.glob("G_cpu*.json"))] if folder.exists() else []
     return sorted(recs, key=lambda r: r["cpu_budget"])
 
 
-def load_reference(cpu_seconds: float, width: int = 128, seed: int = 0) -> tuple[RefGenerator, dict]:
+def load_reference(cpu_seconds: float, width: int = 128, seed: int = 0,
+                   renderer: str | None = None) -> tuple[RefGenerator, dict]:
     """The cached reference generator trained for ``cpu_seconds`` (eval mode) and its JSON record.
 
     Raises:
@@ -198,9 +203,9 @@ def load_reference(cpu_seconds: float, width: int = 128, seed: int = 0) -> tuple
     """
     from safetensors.torch import load_file
 
-    path = cache_dir(width, seed) / f"G_cpu{int(round(cpu_seconds))}.safetensors"
+    path = cache_dir(width, seed, renderer) / f"G_cpu{int(round(cpu_seconds))}.safetensors"
     if not path.exists():
-        have = [r["cpu_budget"] for r in list_cached(width, seed)]
+        have = [r["cpu_budget"] for r in list_cached(width, seed, renderer)]
         raise FileNotFoundError(
             f"no reference DCGAN trained for {int(round(cpu_seconds))} CPU-s in {path.parent} (cached budgets: {have}); "
             f"train it: .venv/bin/python benchmarks/reference_dcgan.py --cpu-seconds {int(round(cpu_seconds))}")
@@ -247,11 +252,12 @@ def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 800
         rec = json.loads(state_path.with_suffix(".json").read_text())
         torch.set_rng_state(t["rng"])
         print(f"resuming the reference DCGAN at step {rec['step']} ({rec['cpu_seconds']:.0f} CPU-s)", flush=True)
-    if rec["cpu_seconds"] > budget:
+    if rec["cpu_seconds"] >= budget + 1.0:  # budgets are whole CPU seconds: a state within 1 s of it is that budget
         raise ValueError(f"the cached run in {folder} already used {rec['cpu_seconds']:.0f} CPU-s > {budget}; "
                          f"delete {state_path} to train a smaller budget from scratch")
-    images, _ = load_data("demo", 64, n_demo=n_demo, seed=0, cache=False)
-    data = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # uint8 NHWC -> [-1, 1] NCHW
+    if rec["cpu_seconds"] < budget:  # render the data only when a step is left to train
+        images, _ = load_data("demo", 64, n_demo=n_demo, seed=0, cache=False)
+        data = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # uint8 NHWC -> [-1, 1] NCHW
     rng = np.random.default_rng(seed + rec["step"])
     G.train()
     D.train()
@@ -290,8 +296,8 @@ def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 800
         if rec["step"] % 100 == 0:
             rec["history"].append({"step": rec["step"], "cpu_seconds": round(rec["cpu_seconds"], 1),
                                    "loss_d": round((loss_r + loss_f).item(), 4), "loss_g": round(loss_g.item(), 4),
-                                   "d_real": round(float(torch.sigmoid(out_r).mean()), 4),
-                                   "d_fake": round(float(torch.sigmoid(out_f).mean()), 4)})
+                                   "d_real": round(torch.sigmoid(out_r).mean().item(), 4),
+                                   "d_fake": round(torch.sigmoid(out_f).mean().item(), 4)})
         if bar is not None:
             bar.update(min(budget, rec["cpu_seconds"]) - bar.n)
         if not torch.isfinite(loss_g) or not torch.isfinite(loss_r + loss_f):

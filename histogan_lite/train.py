@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--speed", default="auto",
+                   help="auto (per device: AMP float16 on CUDA, the measured fastest sane setting on the CPU), "
+                        "plain (float32, eager) or a '+'-joined subset of channels_last, bf16, compile")
     p.add_argument("--max-minutes", type=float,
                    help="stop after this much wall time, at a step boundary, with a checkpoint (resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,7 +85,7 @@ def config_from_args(args: argparse.Namespace):
         noise_anneal_steps=args.noise_anneal_steps, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, amp=not args.no_amp, upsample=args.upsample,
         kernel_size=args.kernel_size, z_prior=args.z_prior, d_spectral_norm=args.d_spectral_norm,
-        d_label_in=args.d_label_in, lr_d=args.lr_d, lr_g=args.lr_g,
+        d_label_in=args.d_label_in, lr_d=args.lr_d, lr_g=args.lr_g, speed=args.speed,
     )
     for name in ("image_size", "width", "batch_size"):
         if getattr(args, name) is not None:

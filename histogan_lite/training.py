@@ -61,6 +61,14 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "train_step",
+    "step_draws",
+    "Speed",
+    "resolve_speed",
+    "cpu_has_native_bf16",
+    "apply_speed",
+    "discriminator_pass",
+    "generator_pass",
+    "optimizer_update",
     "train",
     "Checkpoint",
     "load_generator_checkpoint",
@@ -70,6 +78,7 @@ __all__ = [
 ]
 
 MODELS = {"dcgan": 0, "cdcgan": 2}
+SPEEDS = ("channels_last", "bf16", "compile")  # TrainConfig.speed's parts, see resolve_speed
 
 
 class TrainingDiverged(RuntimeError):
@@ -99,7 +108,10 @@ class TrainConfig:
         sample_every: save a sample grid from a fixed z every this many steps (0: never).
         checkpoint_every: write a checkpoint every this many steps (0: only at the end).
         n_sample: images in the fixed-z sample grid (for the cDCGAN half of them per class).
-        amp: use automatic mixed precision (float16) on CUDA; ignored on the CPU.
+        amp: use automatic mixed precision (float16 with a GradScaler) on CUDA when ``speed="auto"``.
+        speed: how the step runs, not what it computes (:func:`resolve_speed`): ``"auto"`` (per device:
+            float16 AMP on CUDA, the measured fastest sane setting on the CPU), ``"plain"`` (float32,
+            eager) or a ``"+"``-joined subset of ``channels_last``, ``bf16``, ``compile``.
         divergence_patience: stop when D is saturated (mean D(G(z)) or mean D(x) below
             ``saturation_eps``) for this many consecutive steps.
         saturation_eps: see ``divergence_patience``.
@@ -133,6 +145,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     n_sample: int = 16
     amp: bool = True
+    speed: str = "auto"
     divergence_patience: int = 200
     saturation_eps: float = 1e-3
     upsample: str = "transposed"
@@ -174,6 +187,9 @@ class TrainConfig:
             raise ValueError(f"instance_noise must be >= 0, got {self.instance_noise!r}")
         if self.noise_anneal_steps is not None and self.noise_anneal_steps < 1:
             raise ValueError(f"noise_anneal_steps must be None or >= 1, got {self.noise_anneal_steps!r}")
+        parts = self.speed.split("+") if isinstance(self.speed, str) else [None]
+        if self.speed not in ("auto", "plain") and (not set(parts) <= set(SPEEDS) or len(set(parts)) != len(parts)):
+            raise ValueError(f"speed must be 'auto', 'plain' or a '+'-joined subset of {SPEEDS}, got {self.speed!r}")
         if self.generator_loss not in ("non-saturating", "saturating"):
             raise ValueError(f"generator_loss must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {self.generator_loss!r}")
         from .models import KERNEL_SIZES, LABEL_IN, UPSAMPLES, Z_PRIORS
@@ -324,98 +340,181 @@ def generator_loss(logits_fake: torch.Tensor, kind: str = "non-saturating") -> t
     raise ValueError(f"kind must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {kind!r}")
 
 
-def train_step(
-    G: nn.Module,
-    D: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    real: torch.Tensor,
-    labels: torch.Tensor | None,
-    config: TrainConfig,
-    step: int,
-    gen: torch.Generator,
-    scalers: tuple | None = None,
-) -> dict:
+# What ``speed="auto"`` picks on the CPU: the fastest setting whose losses stayed within 2 % of the float32
+# step on the same draws in benchmarks/bench_training.py (BENCHMARKS.md): channels_last + bfloat16 was
+# 2.1x plain float32 on this project's CPU (AVX512-BF16). bfloat16 alone was no faster, and a CPU without
+# native bfloat16 (no avx512_bf16 / amx_bf16 flag) emulates it, so there "auto" keeps float32 channels_last.
+CPU_AUTO = "channels_last+bf16"
+CPU_AUTO_NO_BF16 = "channels_last"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo's flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:  # no /proc (macOS, Windows): assume emulated
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How a training step runs on its device; it changes the speed, not the equations.
+
+    Attributes:
+        channels_last: images and 4-D weights in NHWC memory order (oneDNN's fast convolutions).
+        autocast: ``torch.float16`` (CUDA, with a GradScaler), ``torch.bfloat16`` (no scaler needed:
+            bfloat16 has float32's exponent range) or ``None`` (float32 everywhere).
+        compile: G and D run through ``torch.compile`` (a one-off compile of tens of seconds).
+    """
+
+    channels_last: bool = False
+    autocast: torch.dtype | None = None
+    compile: bool = False
+
+    def precision(self, device_type: str):
+        """The autocast context of one forward pass (a no-op in float32)."""
+        return torch.autocast(device_type=device_type, dtype=self.autocast or torch.float32,
+                              enabled=self.autocast is not None)
+
+
+def resolve_speed(config: TrainConfig, device: str | torch.device) -> Speed:
+    """The :class:`Speed` that ``config.speed`` means on ``device``.
+
+    ``"plain"``: float32, NCHW, eager. ``"auto"``: on CUDA float16 autocast with a GradScaler when
+    ``config.amp`` (else plain); on the CPU :data:`CPU_AUTO`, or :data:`CPU_AUTO_NO_BF16` without
+    native bfloat16 (:func:`cpu_has_native_bf16`). Otherwise a ``"+"``-joined subset of
+    ``channels_last``, ``bf16`` (bfloat16 autocast) and ``compile``, e.g. ``"channels_last+bf16"``.
+    ``config.amp`` only affects ``"auto"`` on CUDA.
+    """
+    cuda = torch.device(device).type == "cuda"
+    spec = config.speed
+    if spec == "auto":
+        if cuda:
+            return Speed(autocast=torch.float16 if config.amp else None)
+        spec = CPU_AUTO if cpu_has_native_bf16() else CPU_AUTO_NO_BF16
+    parts = set() if spec == "plain" else set(spec.split("+"))
+    return Speed("channels_last" in parts, torch.bfloat16 if "bf16" in parts else None, "compile" in parts)
+
+
+def apply_speed(G: nn.Module, D: nn.Module, speed: Speed) -> tuple[nn.Module, nn.Module]:
+    """Put G and D in ``speed``'s memory order (in place) and return the modules the step should call
+    (``torch.compile`` wrappers sharing the same parameters, or G and D themselves)."""
+    if speed.channels_last:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    if speed.compile:
+        return torch.compile(G), torch.compile(D)
+    return G, D
+
+
+def discriminator_pass(G, D, real, y_real: tuple, draw: Callable, noisy: Callable, real_label: float):
+    """The forward pass of one D update: eq. (1) on a real and a generated batch.
+
+    ``draw()`` returns ``(z, y_fake)`` with ``y_fake`` = ``(labels,)`` for the cDCGAN, ``()`` for the
+    DCGAN (``y_real`` likewise); ``noisy`` adds instance noise. Returns ``(loss, (logits_real, logits_fake))``.
+    """
+    z, y_fake = draw()
+    with torch.no_grad():  # D's update needs no gradient through G
+        fake = G(z, *y_fake)
+    logits_real = D(noisy(real), *y_real)
+    logits_fake = D(noisy(fake), *y_fake)
+    return discriminator_loss(logits_real, logits_fake, real_label), (logits_real, logits_fake)  # eq. (1)
+
+
+def generator_pass(G, D, draw: Callable, noisy: Callable, kind: str = "non-saturating"):
+    """The forward pass of one G update: eq. (4), -log D(G(z)) on a fresh batch. Returns ``(loss, None)``."""
+    z, y_fake = draw()
+    fake = G(z, *y_fake)
+    return generator_loss(D(noisy(fake), *y_fake), kind), None  # eq. (4)
+
+
+def optimizer_update(opt: torch.optim.Optimizer, forward: Callable, speed: Speed, device_type: str, scaler=None):
+    """One update: ``forward()`` under the step's precision, backward, ``opt.step()``.
+
+    The one place mixed precision lives: with a ``torch.amp.GradScaler`` (float16 on CUDA) the loss is
+    scaled before backward and the step skipped on Inf gradients; bfloat16 and float32 need no scaler.
+    Returns ``(loss detached, whatever forward returned beside the loss)``.
+    """
+    with speed.precision(device_type):
+        loss, extra = forward()
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    return loss.detach(), extra
+
+
+def step_draws(config: TrainConfig, n: int, gen: torch.Generator, sigma: float) -> tuple[Callable, Callable]:
+    """The step's two sources of randomness, both drawing from ``gen`` (so a step is reproducible).
+
+    Returns ``(draw, noisy)``: ``draw()`` gives ``(z, y)``, z ``(n, latent_dim)`` from the run's prior and
+    ``y`` = ``(labels,)`` random classes for the cDCGAN, ``()`` for the DCGAN; ``noisy(x)`` adds instance
+    noise N(0, sigma^2) to an image batch D is about to see (paper 3.1.1, point 2).
+    """
+    device = gen.device
+
+    def draw():
+        z = sample_z(n, config.latent_dim, generator=gen, prior=config.z_prior)
+        y = (torch.randint(0, config.n_classes, (n,), generator=gen, device=device),) if config.n_classes else ()
+        return z, y
+
+    def noisy(x):
+        if sigma == 0.0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
+
+    return draw, noisy
+
+
+def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+               real: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig, step: int,
+               gen: torch.Generator, scalers: tuple | None = None, speed: Speed | None = None) -> dict:
     """One step: one D update (eq. 1) then ``config.g_steps`` G updates (eq. 4).
 
     Args:
-        G, D: the models (possibly wrapped in DistributedDataParallel), in train mode.
+        G, D: the models (possibly wrapped in DistributedDataParallel or ``torch.compile``), in train mode.
         opt_g, opt_d: their optimizers.
         real: float32 ``(N, 3, H, W)`` in [-1, 1], the real batch, on the models' device.
         labels: int64 ``(N,)`` classes of the real batch (cDCGAN), else ``None``.
         config: the run's configuration (tricks, n_classes, latent_dim).
         step: index of this step (sets the instance-noise level).
         gen: the step's random generator (see :func:`step_generator`), on the models' device.
-        scalers: ``(scaler_d, scaler_g)`` ``torch.amp.GradScaler`` for mixed precision on CUDA, or None.
+        scalers: ``(scaler_d, scaler_g)`` ``torch.amp.GradScaler`` for float16 on CUDA, or None.
+        speed: the step's :class:`Speed`; None = float32, or float16 autocast when ``scalers`` are given.
 
     Returns:
         dict with floats ``loss_d`` (eq. 1 with smoothing), ``loss_g`` (eq. 4, mean over the G
         updates), ``d_real`` (mean D(x), probability), ``d_fake`` (mean D(G(z)) before the G updates)
         and ``noise_std``.
+
+    Every random draw comes from ``gen`` in a fixed order (z, y, noise on x, noise on G(z); then z, y,
+    noise for each G update), so a step is reproducible and every ``speed`` sees the same draws.
+    G's updates run with D's weights frozen: backward then computes only the gradient through D's
+    inputs (what G needs); under DDP the unwrapped D is used, so D's gradients are not synchronised.
     """
-    n = real.shape[0]
-    device = real.device
-    conditional = config.n_classes > 0
-    sigma = noise_std_at(config, step)
-    use_amp = scalers is not None
-    autocast = torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp)
-
-    def noisy(x):  # instance noise on every input of D (paper 3.1.1, point 2)
-        if sigma == 0.0:
-            return x
-        return x + sigma * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
-
-    def draw():
-        z = sample_z(n, config.latent_dim, generator=gen, prior=config.z_prior)  # the run's prior, on gen's device
-        y = torch.randint(0, config.n_classes, (n,), generator=gen, device=device) if conditional else None
-        return z, y
-
-    cond = (labels,) if conditional else ()
-
-    # --- discriminator: eq. (1), real target smoothed to real_label (one-sided), generated target 0
-    z, y_fake = draw()
-    with torch.no_grad(), autocast:
-        fake = G(z, y_fake) if conditional else G(z)
-    with autocast:
-        logit_real = D(noisy(real), *cond)
-        logit_fake = D(noisy(fake), *((y_fake,) if conditional else ()))
-        loss_d = discriminator_loss(logit_real, logit_fake, config.real_label)  # eq. (1), smoothed
-    opt_d.zero_grad(set_to_none=True)
-    if use_amp:
-        scalers[0].scale(loss_d).backward()
-        scalers[0].step(opt_d)
-        scalers[0].update()
-    else:
-        loss_d.backward()
-        opt_d.step()
-
-    # --- generator: eq. (4), the non-saturating loss, g_steps times per D update (paper 3.1.1, point 4)
-    # D's weights are frozen here: the backward pass then computes only the gradient through D's inputs
-    # (what G needs), not D's weight gradients, which a G update would discard anyway. Under DDP the
-    # unwrapped D is used, so no gradient synchronisation for D is triggered.
+    speed = speed or Speed(autocast=torch.float16 if scalers is not None else None)
+    scaler_d, scaler_g = scalers if scalers is not None else (None, None)
+    sigma, on = noise_std_at(config, step), real.device.type
+    draw, noisy = step_draws(config, real.shape[0], gen, sigma)
+    y_real = (labels,) if config.n_classes else ()
+    d_pass = lambda: discriminator_pass(G, D, real, y_real, draw, noisy, config.real_label)  # noqa: E731
+    loss_d, (logit_real, logit_fake) = optimizer_update(opt_d, d_pass, speed, on, scaler_d)  # eq. (1)
     D_g = getattr(D, "module", D)
-    loss_g_sum = 0.0
+    g_pass = lambda: generator_pass(G, D_g, draw, noisy, config.generator_loss)  # noqa: E731
     D_g.requires_grad_(False)
     try:
-        for _ in range(config.g_steps):
-            z, y_fake = draw()
-            with autocast:
-                fake = G(z, y_fake) if conditional else G(z)
-                loss_g = generator_loss(D_g(noisy(fake), *((y_fake,) if conditional else ())), config.generator_loss)  # eq. (4)
-            opt_g.zero_grad(set_to_none=True)
-            if use_amp:
-                scalers[1].scale(loss_g).backward()
-                scalers[1].step(opt_g)
-                scalers[1].update()
-            else:
-                loss_g.backward()
-                opt_g.step()
-            loss_g_sum += float(loss_g.detach())
+        losses_g = [float(optimizer_update(opt_g, g_pass, speed, on, scaler_g)[0]) for _ in range(config.g_steps)]
     finally:
         D_g.requires_grad_(True)
     return {
-        "loss_d": float(loss_d.detach()),
-        "loss_g": loss_g_sum / config.g_steps,
+        "loss_d": float(loss_d),
+        "loss_g": sum(losses_g) / config.g_steps,  # eq. (4), mean over the G updates
         "d_real": float(torch.sigmoid(logit_real.detach().float()).mean()),
         "d_fake": float(torch.sigmoid(logit_fake.detach().float()).mean()),
         "noise_std": sigma,
@@ -627,6 +726,170 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+@dataclass
+class _Run:
+    """Everything the loop of :func:`train` needs, built by :func:`_setup_run`."""
+
+    config: TrainConfig
+    G: Generator
+    D: Discriminator
+    Gm: nn.Module  # G as the step runs it (DDP- and/or torch.compile-wrapped)
+    Dm: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    speed: Speed
+    scalers: tuple | None
+    dev: torch.device
+    rank: int
+    world: int
+    images: torch.Tensor  # uint8 (N, 3, H, W)
+    labels: torch.Tensor | None
+    start: int
+    history: list
+    out: Path | None
+    ckpt_path: Path | None
+    last_ckpt: Path | None
+    prior_wall: float
+    prior_cpu: float
+    source: str
+    fixed_z: torch.Tensor
+    fixed_y: torch.Tensor | None
+
+    def batch(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The step's real batch: float32 ``(B, 3, H, W)`` in [-1, 1] on the device, and its labels."""
+        idx = torch.randperm(self.images.shape[0], generator=gen, device=self.dev)[:self.config.batch_size].cpu()  # all if fewer
+        real = self.images[idx].to(self.dev).float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
+        if self.speed.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        y = self.labels[idx].to(self.dev) if self.labels is not None and self.config.n_classes else None
+        return real, y
+
+    def sync_buffers(self) -> None:
+        # DDP averages gradients, so parameters agree on every rank; batch-norm running statistics are
+        # updated by each rank's own last forward pass, so rank 0's are broadcast before they are saved
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for model in (self.G, self.D):
+                for buf in model.buffers():
+                    dist.broadcast(buf, src=0)
+
+    def save_checkpoint(self, step_done: int, wall: float, cpu: float) -> None:
+        """Write ``out/checkpoint`` and ``out/log.csv`` after ``step_done`` steps (rank 0; buffers synced first)."""
+        self.sync_buffers()
+        if self.out is None or self.rank != 0:
+            return
+        meta = {"wall_seconds": round(self.prior_wall + wall, 1),
+                "cpu_seconds": round(self.prior_cpu + cpu, 1),  # this process's CPU time
+                "renderer_version": GENERATOR_VERSION if self.source == "demo" else None,
+                "device": str(self.dev), "world_size": self.world,
+                "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor()}
+        G, D = self.G, self.D
+        self.last_ckpt = Checkpoint.capture(G, D, self.opt_g, self.opt_d, self.config, step_done, **meta).save(self.ckpt_path, overwrite=True)
+        atomic_write_text(self.out / "log.csv", pd.DataFrame(self.history).to_csv(index=False))
+
+
+def _resume_config(config: TrainConfig, out: Path | None, resume: bool):
+    """``(config, checkpoint or None, checkpoint path)``: the configuration a (resumed) run uses."""
+    ckpt_path = out / "checkpoint.safetensors" if out is not None else None
+    if out is not None and not resume and (ckpt_path.exists() or checkpoint_paths(ckpt_path)[1].exists()):
+        raise FileExistsError(f"{out} already holds a checkpoint; pass resume=True (--resume) or choose another folder")
+    ckpt = None
+    if resume:
+        if ckpt_path is None or not checkpoint_paths(ckpt_path)[1].exists():
+            raise FileNotFoundError(f"nothing to resume: no checkpoint in {out}")
+        ckpt = Checkpoint.load(ckpt_path)
+        changes = {"steps": max(config.steps, ckpt.config.steps), "speed": config.speed}
+        if config.noise_anneal_steps is not None:  # an explicit new noise schedule applies from here on
+            changes["noise_anneal_steps"] = config.noise_anneal_steps
+        config = TrainConfig.from_dict({**ckpt.config.to_dict(), **changes})
+    # resolve the annealing horizon once so a resumed run with more steps keeps the same schedule
+    if config.noise_anneal_steps is None:
+        config = dataclasses.replace(config, noise_anneal_steps=max(config.steps, 1))
+    return config, ckpt, ckpt_path
+
+
+def _select_process_device(device) -> tuple[torch.device, int, int]:
+    """``(device, rank, world size)``; starts the process group under torchrun."""
+    import torch.distributed as dist
+
+    rank, world = _dist_info()
+    if world == 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() and str(device) != "cpu" else "gloo")
+        rank, world = _dist_info()
+    if world > 1 and torch.cuda.is_available() and str(device) != "cpu":
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local), rank, world
+    return select_device(device), rank, world
+
+
+def _setup_run(config, data, out, resume, device, source) -> _Run:
+    """Validate the data, resume or build models and optimizers, and wrap them for the device."""
+    images, labels = data
+    labels = _validate_data(images, labels, config, source)
+    out = Path(out) if out is not None else None
+    config, ckpt, ckpt_path = _resume_config(config, out, resume)
+    dev, rank, world = _select_process_device(device)
+    speed = resolve_speed(config, dev)
+    G, D = build_models(config, dev)
+    Gm, Dm = apply_speed(G, D, speed)
+    opt_g, opt_d = make_optimizers(G, D, config)
+    history: list[dict] = []
+    start = 0
+    if ckpt is not None:
+        ckpt.restore(G, D, opt_g, opt_d, source=ckpt_path)
+        start = ckpt.step
+        if out is not None and (out / "log.csv").exists():
+            old_log = pd.read_csv(out / "log.csv")
+            history = old_log[old_log["step"] < start].to_dict("records")
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [dev.index] if dev.type == "cuda" else None
+        Gm, Dm = DDP(Gm, device_ids=ids), DDP(Dm, device_ids=ids)
+    scalers = (torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if speed.autocast == torch.float16 else None
+    images_t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # uint8 (N, 3, H, W)
+    labels_t = torch.tensor(np.asarray(labels), dtype=torch.long) if labels is not None else None
+    fixed_z = sample_z(config.n_sample, config.latent_dim, seed=config.seed, prior=config.z_prior).to(dev)
+    fixed_y = torch.arange(config.n_sample, device=dev) * config.n_classes // config.n_sample if config.n_classes else None
+    prior_wall = float(ckpt.meta.get("wall_seconds", 0.0)) if ckpt is not None else 0.0
+    prior_cpu = float(ckpt.meta.get("cpu_seconds", 0.0)) if ckpt is not None else 0.0
+    return _Run(config, G, D, Gm, Dm, opt_g, opt_d, speed, scalers, dev, rank, world, images_t, labels_t, start,
+                history, out, ckpt_path, ckpt_path if ckpt is not None else None, prior_wall, prior_cpu, source,
+                fixed_z, fixed_y)
+
+
+def _check_diverged(metrics: dict, step: int, saturated: int, config: TrainConfig, last_ckpt) -> int:
+    """Raise :class:`TrainingDiverged` on NaN/Inf losses or a D saturated for too long; returns the new
+    count of consecutive saturated steps."""
+    where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written"
+    if not all(math.isfinite(metrics[k]) for k in ("loss_d", "loss_g")):
+        raise TrainingDiverged(
+            f"training diverged at step {step}: loss_d={metrics['loss_d']}, loss_g={metrics['loss_g']} "
+            f"(NaN/Inf){where}. Try a lower learning rate, more instance noise or label smoothing."
+        )
+    saturated = saturated + 1 if min(metrics["d_fake"], metrics["d_real"]) < config.saturation_eps else 0
+    if saturated >= config.divergence_patience:
+        raise TrainingDiverged(
+            f"training diverged at step {step}: D has been saturated for {saturated} steps "
+            f"(D(x)={metrics['d_real']:.4f}, D(G(z))={metrics['d_fake']:.4f}, so G gets no useful gradient)"
+            f"{where}. Try more instance noise, label smoothing or g_steps."
+        )
+    return saturated
+
+
+def _out_of_time(run: _Run, t0: float, max_seconds: float | None) -> bool:
+    out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
+    if run.world > 1 and max_seconds is not None:  # every rank stops at the same step
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(out_of_time)], device=run.dev)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        out_of_time = bool(flag.item())
+    return out_of_time
+
+
 def train(
     config: TrainConfig,
     data: tuple[np.ndarray, np.ndarray | None],
@@ -639,7 +902,7 @@ def train(
     source: str = "data",
     max_seconds: float | None = None,
 ) -> TrainResult:
-    """Train a DCGAN / cDCGAN (paper 3.1) for ``config.steps`` steps.
+    """Train a DCGAN / cDCGAN (paper 3.1) for ``config.steps`` steps: setup, then the loop of steps.
 
     Args:
         config: the run (see :class:`TrainConfig`, :func:`preset`).
@@ -649,9 +912,9 @@ def train(
         out: folder for ``checkpoint.safetensors/.json``, ``log.csv`` and ``samples/step_XXXXXX.png``;
             None keeps everything in memory (book chapters).
         resume: continue from ``out/checkpoint`` exactly (weights, optimizers, step, log). The
-            checkpoint's configuration is used; only ``steps`` may be raised, and a
-            ``noise_anneal_steps`` given in ``config`` (not None) replaces the instance-noise schedule
-            from the resumed step on.
+            checkpoint's configuration is used; only ``steps`` may be raised, ``speed`` is the one given
+            here, and a ``noise_anneal_steps`` given in ``config`` (not None) replaces the
+            instance-noise schedule from the resumed step on.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``... Under torchrun each process uses its local GPU.
         show_progress: show a tqdm bar (rank 0 only).
         callback: called after every step as ``callback(step, metrics)`` (for live plots).
@@ -670,154 +933,42 @@ def train(
         TrainingDiverged: when a loss becomes NaN/Inf or D stays saturated for
             ``config.divergence_patience`` steps; the last good checkpoint in ``out`` is kept.
     """
-    import torch.distributed as dist
-
-    images, labels = data
-    labels = _validate_data(images, labels, config, source)
-    out = Path(out) if out is not None else None
-    ckpt_path = out / "checkpoint.safetensors" if out is not None else None
-    if out is not None and not resume and (ckpt_path.exists() or checkpoint_paths(ckpt_path)[1].exists()):
-        raise FileExistsError(f"{out} already holds a checkpoint; pass resume=True (--resume) or choose another folder")
-    start = 0
-    ckpt = None
-    if resume:
-        if ckpt_path is None or not checkpoint_paths(ckpt_path)[1].exists():
-            raise FileNotFoundError(f"nothing to resume: no checkpoint in {out}")
-        ckpt = Checkpoint.load(ckpt_path)
-        steps = config.steps
-        old = ckpt.config.to_dict()
-        changes = {"steps": max(steps, ckpt.config.steps)}
-        if config.noise_anneal_steps is not None:  # an explicit new noise schedule applies from here on
-            changes["noise_anneal_steps"] = config.noise_anneal_steps
-        config = TrainConfig.from_dict({**old, **changes})
-        start = ckpt.step
-
-    # resolve the annealing horizon once so a resumed run with more steps keeps the same schedule
-    if config.noise_anneal_steps is None:
-        config = dataclasses.replace(config, noise_anneal_steps=max(config.steps, 1))
-
-    rank, world = _dist_info()
-    if world == 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        backend = "nccl" if torch.cuda.is_available() and str(device) != "cpu" else "gloo"
-        dist.init_process_group(backend)
-        rank, world = _dist_info()
-    if world > 1 and torch.cuda.is_available() and str(device) != "cpu":
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-    else:
-        dev = select_device(device)
-
-    G, D = build_models(config, dev)
-    opt_g, opt_d = make_optimizers(G, D, config)
-    if ckpt is not None:
-        ckpt.restore(G, D, opt_g, opt_d, source=ckpt_path)
-    history: list[dict] = []
-    if ckpt is not None and out is not None and (out / "log.csv").exists():
-        old_log = pd.read_csv(out / "log.csv")
-        history = old_log[old_log["step"] < start].to_dict("records")
-
-    Gm, Dm = G, D
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [dev.index] if dev.type == "cuda" else None
-        Gm, Dm = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
-
-    use_amp = config.amp and dev.type == "cuda"
-    scalers = (torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if use_amp else None
-
-    images_t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # uint8 (N, 3, H, W)
-    labels_t = torch.tensor(np.asarray(labels), dtype=torch.long) if labels is not None else None
-    n_data = images_t.shape[0]
-    batch = min(config.batch_size, n_data)
-
-    fixed_z = sample_z(config.n_sample, config.latent_dim, seed=config.seed, prior=config.z_prior).to(dev)
-    fixed_y = None
-    if config.n_classes:
-        fixed_y = torch.arange(config.n_sample, device=dev) * config.n_classes // config.n_sample
-    samples = []
-
-    def sync_buffers() -> None:
-        # DDP averages gradients, so parameters agree on every rank; batch-norm running statistics are
-        # updated by each rank's own last forward pass, so rank 0's are broadcast before they are saved
-        if world > 1:
-            for model in (G, D):
-                for buf in model.buffers():
-                    dist.broadcast(buf, src=0)
-
-    def save_checkpoint(step_done: int, wall: float) -> Path | None:
-        sync_buffers()
-        if out is None or rank != 0:
-            return None
-        meta = {"wall_seconds": round(wall, 1),
-                "cpu_seconds": round(prior_cpu + time.process_time() - c0, 1),  # this process's CPU time
-                "renderer_version": GENERATOR_VERSION if source == "demo" else None,
-                "device": str(dev), "world_size": world,
-                "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor()}
-        path = Checkpoint.capture(G, D, opt_g, opt_d, config, step_done, **meta).save(ckpt_path, overwrite=True)
-        frame = pd.DataFrame(history)
-        atomic_write_text(out / "log.csv", frame.to_csv(index=False))
-        return path
-
-    prior_wall = float(ckpt.meta.get("wall_seconds", 0.0)) if ckpt is not None else 0.0
-    prior_cpu = float(ckpt.meta.get("cpu_seconds", 0.0)) if ckpt is not None else 0.0
-    t0, c0 = time.perf_counter(), time.process_time()
-    saturated = 0
-    last_ckpt = ckpt_path if ckpt is not None else None
-    bar = progress(range(start, config.steps), total=config.steps - start, initial=0,
-                   desc=f"{config.model} {config.image_size}px", disable=not show_progress or rank != 0)
-    G.train()
-    D.train()
+    run = _setup_run(config, data, out, resume, device, source)
+    config, t0, c0, saturated, samples = run.config, time.perf_counter(), time.process_time(), 0, []
+    bar = progress(range(run.start, config.steps), total=config.steps - run.start, initial=0,
+                   desc=f"{config.model} {config.image_size}px", disable=not show_progress or run.rank != 0)
+    run.G.train()
+    run.D.train()
     for step in bar:
-        gen = step_generator(config.seed, step, rank, dev)
-        idx = torch.randperm(n_data, generator=gen, device=dev)[:batch].cpu()
-        real = images_t[idx].to(dev).float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
-        y = labels_t[idx].to(dev) if labels_t is not None and config.n_classes else None
+        gen = step_generator(config.seed, step, run.rank, run.dev)
+        real, y = run.batch(gen)
         ts = time.perf_counter()
-        metrics = train_step(Gm, Dm, opt_g, opt_d, real, y, config, step, gen, scalers)
+        metrics = train_step(run.Gm, run.Dm, run.opt_g, run.opt_d, real, y, config, step, gen, run.scalers, run.speed)
         metrics = {"step": step, **metrics, "seconds": time.perf_counter() - ts}
-        if not all(math.isfinite(metrics[k]) for k in ("loss_d", "loss_g")):
-            where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written"
-            raise TrainingDiverged(
-                f"training diverged at step {step}: loss_d={metrics['loss_d']}, loss_g={metrics['loss_g']} "
-                f"(NaN/Inf){where}. Try a lower learning rate, more instance noise or label smoothing."
-            )
-        saturated = saturated + 1 if min(metrics["d_fake"], metrics["d_real"]) < config.saturation_eps else 0
-        if saturated >= config.divergence_patience:
-            where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written"
-            raise TrainingDiverged(
-                f"training diverged at step {step}: D has been saturated for {saturated} steps "
-                f"(D(x)={metrics['d_real']:.4f}, D(G(z))={metrics['d_fake']:.4f}, so G gets no useful gradient)"
-                f"{where}. Try more instance noise, label smoothing or g_steps."
-            )
-        history.append(metrics)
+        saturated = _check_diverged(metrics, step, saturated, config, run.last_ckpt)
+        run.history.append(metrics)
         if callback is not None:
             callback(step, metrics)
-        if rank == 0 and show_progress and (step % 10 == 0 or step == config.steps - 1):
+        if run.rank == 0 and show_progress and (step % 10 == 0 or step == config.steps - 1):
             bar.set_postfix(loss_d=f"{metrics['loss_d']:.3f}", loss_g=f"{metrics['loss_g']:.3f}",
                             d_real=f"{metrics['d_real']:.2f}", d_fake=f"{metrics['d_fake']:.2f}", refresh=False)
         done = step + 1
-        if config.sample_every and (done % config.sample_every == 0 or done == config.steps) and rank == 0:
-            x = sample_grid(G, fixed_z, fixed_y)
+        if config.sample_every and (done % config.sample_every == 0 or done == config.steps) and run.rank == 0:
+            x = sample_grid(run.G, run.fixed_z, run.fixed_y)
             samples.append((done, x))
-            if out is not None:
-                _save_grid_png(x, out / "samples" / f"step_{done:06d}.png", ncol=int(math.ceil(math.sqrt(len(x)))))
-        out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
-        if world > 1 and max_seconds is not None:  # every rank stops at the same step
-            flag = torch.tensor([float(out_of_time)], device=dev)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
+            if run.out is not None:
+                _save_grid_png(x, run.out / "samples" / f"step_{done:06d}.png", ncol=int(math.ceil(math.sqrt(len(x)))))
+        out_of_time = _out_of_time(run, t0, max_seconds)
         if done == config.steps or out_of_time or (config.checkpoint_every and done % config.checkpoint_every == 0):
-            p = save_checkpoint(done, prior_wall + time.perf_counter() - t0)
-            last_ckpt = p or last_ckpt
+            run.save_checkpoint(done, time.perf_counter() - t0, time.process_time() - c0)
         if out_of_time:
             break
     bar.close()
-    final = last_ckpt
-    sync_buffers()
-    if world > 1:
+    run.sync_buffers()
+    if run.world > 1:
+        import torch.distributed as dist
+
         dist.barrier()
-    G.eval()
-    return TrainResult(G, D, pd.DataFrame(history, columns=["step", "loss_d", "loss_g", "d_real", "d_fake", "noise_std", "seconds"]),
-                       samples, config, final)
+    run.G.eval()
+    history = pd.DataFrame(run.history, columns=["step", "loss_d", "loss_g", "d_real", "d_fake", "noise_std", "seconds"])
+    return TrainResult(run.G, run.D, history, samples, config, run.last_ckpt)

@@ -22,7 +22,6 @@ FUNCTIONS_TOO_LONG_FOR_NOW = {
     "synthetic.py:_render": "helper renderer (issue 12)",
     "synthetic.py:make_patches": "helper renderer (issue 12)",
     "synthetic.py:make_demo_slide": "helper renderer (issue 12)",
-    "training.py:train": "helper trainstep: train as setup plus loop (issue 14 pt 4)",
 }
 
 
@@ -75,7 +74,7 @@ LATE_IMPORTS_FOR_NOW = {
     "quality.py": "helper quality",
     "synthetic.py": "helper renderer",
     "train.py": "helper recipe (train.py CLI)",
-    "training.py": "helpers realdata (load_data -> datasets.py) / trainstep",
+    "training.py": "helpers realdata (load_data -> datasets.py)",
 }
 
 

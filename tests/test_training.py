@@ -352,3 +352,72 @@ def test_demo_data_cache_is_keyed_by_renderer_version(tmp_path, monkeypatch):
     assert int(first[0, 0, 0, 0]) == 1 and int(again[0, 0, 0, 0]) == 1 and int(newer[0, 0, 0, 0]) == 2
     assert sorted(p.name for p in tmp_path.glob("demo_patches_*.npz")) == [
         "demo_patches_rnew_8px_4_seed0.npz", "demo_patches_rold_8px_4_seed0.npz"]
+
+
+def _speed_data():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8), np.arange(16) % 2
+
+
+# losses of steps 0-2 (float.hex) recorded from train_step before it was split into discriminator_pass /
+# generator_pass / optimizer_update (main at f8e6d8e): the float32 path must stay bit-identical
+BEFORE_SPLIT = {
+    "dcgan": [("0x1.6e456a0000000p+0", "0x1.5d43cb0000000p-1"), ("0x1.70e0d40000000p+0", "0x1.4eec980000000p-1"),
+              ("0x1.6ad1dc0000000p+0", "0x1.58ee720000000p-1")],
+    "cdcgan": [("0x1.5f7d820000000p+0", "0x1.8725c30000000p-1"), ("0x1.61d5340000000p+0", "0x1.724ad70000000p-1"),
+               ("0x1.5fd8640000000p+0", "0x1.7c61470000000p-1")],
+}
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_float32_step_bit_identical_to_before_the_split(model):
+    r = train(tiny(model=model, seed=3, speed="plain"), _speed_data(), device="cpu", show_progress=False)
+    got = [(float(a).hex(), float(b).hex()) for a, b in zip(r.history.loss_d, r.history.loss_g)]
+    assert got == BEFORE_SPLIT[model]
+
+
+def test_speed_resolution_per_device():
+    assert training.resolve_speed(tiny(speed="plain"), "cpu") == training.Speed()
+    auto = training.CPU_AUTO if training.cpu_has_native_bf16() else training.CPU_AUTO_NO_BF16
+    assert training.resolve_speed(tiny(), "cpu") == training.resolve_speed(tiny(speed=auto), "cpu")
+    assert training.resolve_speed(tiny(), "cuda") == training.Speed(autocast=torch.float16)  # AMP + GradScaler
+    assert training.resolve_speed(tiny(amp=False), "cuda") == training.Speed()
+    assert training.resolve_speed(tiny(speed="compile+bf16"), "cpu") == training.Speed(False, torch.bfloat16, True)
+    for bad in ("fast", "bf16+bf16", "channels_last+", 3):
+        with pytest.raises(ValueError, match="speed must be 'auto', 'plain' or a"):
+            tiny(speed=bad)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_channels_last_bf16_losses_close_to_float32(model):
+    # the tolerance benchmarks/bench_training.py applies (2 % relative) on the same draws and weights
+    plain = train(tiny(model=model, seed=3, speed="plain"), _speed_data(), device="cpu", show_progress=False)
+    fast = train(tiny(model=model, seed=3, speed="channels_last+bf16"), _speed_data(), device="cpu", show_progress=False)
+    for col in ("loss_d", "loss_g"):
+        a, b = fast.history[col].to_numpy(), plain.history[col].to_numpy()
+        assert np.all(np.abs(a - b) <= 0.02 * np.abs(b)) and not np.array_equal(a, b)  # bf16 really ran
+    assert next(fast.G.deconv.parameters()).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_cpu_auto_falls_back_to_float32_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert training.resolve_speed(tiny(), "cpu") == training.Speed(channels_last=True)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.resolve_speed(tiny(), "cpu") == training.Speed(True, torch.bfloat16, False)
+
+
+def test_max_seconds_then_resume_with_cpu_auto_speed(tmp_path):
+    data = _speed_data()
+    cfg = tiny(model="cdcgan", steps=4, speed="auto")
+    full = train(cfg, data, out=tmp_path / "full", device="cpu", show_progress=False)
+    first = train(cfg, data, out=tmp_path / "split", device="cpu", show_progress=False, max_seconds=0.0)
+    assert len(first.history) == 1  # stopped after the first step, with a checkpoint
+    assert json.loads((tmp_path / "split" / "checkpoint.json").read_text())["step"] == 1
+    resumed = train(cfg, data, out=tmp_path / "split", resume=True, device="cpu", show_progress=False)
+    cols = ["step", "loss_d", "loss_g", "d_real", "d_fake"]
+    assert resumed.history[cols].values.tolist() == full.history[cols].values.tolist()
+    assert all(torch.equal(x, y) for x, y in zip(full.G.state_dict().values(), resumed.G.state_dict().values()))
+    # a checkpoint written with one speed resumes under another (weights are stored contiguous)
+    plain = train(tiny(model="cdcgan", steps=5, speed="plain"), data, out=tmp_path / "split", resume=True,
+                  device="cpu", show_progress=False)
+    assert plain.config.speed == "plain" and len(plain.history) == 5

@@ -559,7 +559,7 @@ class QualityReport:
         n = min([n] + [min(len(g), len(r)) for _, g, r in pairs])
         rows = [x for _, g, r in pairs for x in (g[:n], r[:n])]
         titles = [t for name, _, _ in pairs for t in (f"generated{name}", f"real{name}")]
-        return image_grid(np.concatenate(rows), nrow=n, row_titles=titles, title=title)
+        return image_grid(np.concatenate(rows), nrow=len(rows), row_titles=titles, title=title)
 
 
 def check_floors(scores: QualityScores, *, reference: QualityScores | None = None,

@@ -161,7 +161,7 @@ def test_report_figure_pairs_generated_and_real_rows_per_class(sets):
     matplotlib.use("Agg")
     real, rl, other, ol, cnn = sets
     rep = q.gan_quality(other, real, generated_labels=ol, real_labels=rl, classifier=cnn, keep_images=True)
-    fig = rep.figure(n=4)
-    assert len(fig.axes) == 16  # 4 rows (generated / real x negative / positive) of 4 patches
+    fig = rep.figure(n=3)
+    assert len(fig.axes) == 12  # 4 rows (generated / real x negative / positive) of 3 patches
     with pytest.raises(ValueError, match="holds no images"):
         q.gan_quality(other, real, classifier=cnn).figure()

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .utils import (CLASS_NAMES, as_image_tensor, check_labels, progress,  # noqa: F401
+from .utils import (CLASS_NAMES, as_image_tensor, check_labels, eval_mode, progress,  # noqa: F401
                     require_every_class, select_device)
 
 __all__ = [
@@ -222,11 +222,11 @@ def _random_dihedral(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dev, batch_size: int):
-    model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
-        logits = model(xb)
+        with eval_mode(model):
+            logits = model(xb)
         loss += float(F.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())
     return loss / max(len(x), 1), correct / max(len(x), 1)
@@ -410,9 +410,9 @@ def predict_proba(model: nn.Module, images, *, batch_size: int = 256) -> np.ndar
     """
     x = as_image_tensor(images)
     _check_model(model, x)
-    model.eval()
     dev = _model_device(model)
-    out = [F.softmax(model(x[i:i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+    with eval_mode(model):
+        out = [F.softmax(model(x[i:i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
     if not out:
         return np.zeros((0, getattr(model, "n_classes", 2)), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
@@ -455,7 +455,7 @@ def features(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
     """
     x = as_image_tensor(images)
     _check_model(model, x)
-    model.eval()
     dev = _model_device(model)
-    out = [model.features(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+    with eval_mode(model):
+        out = [model.features(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out).double().numpy()

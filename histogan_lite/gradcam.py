@@ -12,6 +12,7 @@ Conventions: images are either numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` 
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from .classifier import _check_model, _model_device
-from .utils import as_image_tensor, as_uint8_images
+from .utils import as_image_tensor, as_uint8_images, eval_mode
 
 __all__ = [
     "grad_cam",
@@ -28,6 +29,9 @@ __all__ = [
     "heatmap_auc",
     "nucleus_mask",
 ]
+
+
+FLAT_RTOL = 1e-4  # a Grad-CAM map whose spread is below this fraction of its magnitude is flat
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -40,7 +44,7 @@ def grad_cam(model: nn.Module, images, target: int | Sequence[int] = 1, *, batch
     captum's ``LayerGradCam``: the layer's activation maps ``A^k`` are weighted by the spatial mean of
     the gradient of the target logit, ``alpha_k = mean_ij d y^c / d A^k_ij``, summed and passed through
     a ReLU, ``L = ReLU(sum_k alpha_k A^k)``; the coarse map is upsampled bilinearly to the input size.
-    The model is put in eval mode (dropout off).
+    The model runs in eval mode (dropout off) and is left in the mode it was in (:func:`~histogan_lite.utils.eval_mode`).
 
     Args:
         model: a classifier from this module (uses ``model.last_conv`` unless ``layer`` is given).
@@ -52,11 +56,14 @@ def grad_cam(model: nn.Module, images, target: int | Sequence[int] = 1, *, batch
     Returns:
         numpy ``float32`` ``(N, H, W)`` at the input's spatial size; each map min-max scaled to
         ``[0, 1]`` (1 where the evidence for ``target`` is strongest); a map with no positive evidence
-        is all zeros.
+        is all zeros, and so is a (nearly) flat map, whose spread is at most ``FLAT_RTOL`` times its
+        largest magnitude (float noise would otherwise be stretched to full contrast); a warning names
+        the flat maps.
 
     Raises:
         TypeError / ValueError: a model that is not one of this module's classifiers, bad images, or a
-            target outside ``[0, n_classes)``.
+            target outside ``[0, n_classes)``; ``ValueError`` for a layer whose output has no spatial
+            extent (1 x 1 or not a 4-D map: Grad-CAM has nothing to localise there).
     """
     from captum.attr import LayerAttribution, LayerGradCam
 
@@ -66,23 +73,34 @@ def grad_cam(model: nn.Module, images, target: int | Sequence[int] = 1, *, batch
     tgt = np.broadcast_to(np.asarray(target, dtype=np.int64), (len(x),))
     if tgt.size and (tgt.min() < 0 or tgt.max() >= n_classes):
         raise ValueError(f"target must be a class in [0, {n_classes}), got {target}")
-    model.eval()
-    dev = _model_device(model)
-    cam = LayerGradCam(model, layer if layer is not None else model.last_conv)
-    maps = []
-    with torch.enable_grad():
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].to(dev)
-            tb = torch.from_numpy(np.ascontiguousarray(tgt[i:i + batch_size])).to(dev)
-            attr = cam.attribute(xb, target=tb, relu_attributions=True)  # (B, 1, h, w)
-            up = LayerAttribution.interpolate(attr, tuple(x.shape[2:]), interpolate_mode="bilinear")
-            maps.append(up[:, 0].detach().cpu())
+    with eval_mode(model):
+        dev = _model_device(model)
+        cam = LayerGradCam(model, layer if layer is not None else model.last_conv)
+        maps = []
+        with torch.enable_grad():
+            for i in range(0, len(x), batch_size):
+                xb = x[i:i + batch_size].to(dev)
+                tb = torch.tensor(tgt[i:i + batch_size], dtype=torch.int64, device=dev)  # a copy: tgt is read-only
+                attr = cam.attribute(xb, target=tb, relu_attributions=True)  # (B, 1, h, w)
+                if attr.ndim != 4 or attr.shape[2] * attr.shape[3] <= 1:
+                    raise ValueError(
+                        f"grad_cam: layer {type(layer).__name__ if layer is not None else 'last_conv'} outputs shape "
+                        f"{tuple(attr.shape[1:])}, with no spatial extent; choose a convolutional layer whose "
+                        "map is larger than 1 x 1")
+                up = LayerAttribution.interpolate(attr, tuple(x.shape[2:]), interpolate_mode="bilinear")
+                maps.append(up[:, 0].detach().cpu())
     if not maps:
         return np.zeros((0, *x.shape[2:]), np.float32)
     m = torch.cat(maps).double()
     lo = m.amin(dim=(1, 2), keepdim=True)
     span = m.amax(dim=(1, 2), keepdim=True) - lo
-    scaled = torch.where(span > 1e-12, (m - lo) / span.clamp_min(1e-12), torch.zeros_like(m))
+    scale = m.abs().amax(dim=(1, 2), keepdim=True)
+    flat = span <= FLAT_RTOL * scale  # includes all-zero maps (no positive evidence)
+    n_flat = int((flat & (scale > 0)).sum())
+    if n_flat:
+        warnings.warn(f"grad_cam: {n_flat} of {len(m)} maps are flat (spread <= {FLAT_RTOL:g} x magnitude); "
+                      "returned as zeros, not contrast-stretched noise", stacklevel=2)
+    scaled = torch.where(flat, torch.zeros_like(m), (m - lo) / span.clamp_min(torch.finfo(m.dtype).tiny))
     return scaled.float().numpy()
 
 

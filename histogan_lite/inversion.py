@@ -19,7 +19,7 @@ from torch import nn
 
 from .judges import _psnr_from_mse
 from .sampling import _check_generator, _check_labels, _check_z, _device_of, generate, sample_z
-from .utils import as_image_tensor
+from .utils import as_image_tensor, eval_mode
 from .utils import progress as _progress
 
 __all__ = ["ReverseSearchResult", "reverse_search", "search_z", "LatentEncoder", "train_encoder", "encode"]
@@ -398,11 +398,6 @@ def encode(encoder: LatentEncoder, images, batch_size: int = 256) -> torch.Tenso
         raise TypeError(f"encoder must be a LatentEncoder (see train_encoder), got {type(encoder).__name__}")
     x = as_image_tensor(images, image_size=encoder.image_size, allow_empty=False)
     dev = _device_of(encoder)
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with torch.no_grad():
-            z = [encoder(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
-    finally:
-        encoder.train(was_training)
+    with eval_mode(encoder), torch.no_grad():
+        z = [encoder(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(z)

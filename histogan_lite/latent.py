@@ -33,6 +33,7 @@ from .inversion import (  # noqa: F401 (re-exported: GAN inversion used to live 
     LatentEncoder, ReverseSearchResult, encode, reverse_search, search_z, train_encoder)
 from .sampling import (  # noqa: F401 (re-exported: sample_z and generate used to live here)
     _check_generator, _check_labels, _check_z, _device_of, generate, sample_z)
+from .utils import eval_mode
 
 __all__ = [
     "sample_z",
@@ -296,15 +297,11 @@ def generate_with_class_vector(generator: nn.Module, z: torch.Tensor, class_vect
         raise ValueError(f"class_vector must have shape ({z.shape[0]}, {generator.n_classes}), got {tuple(c.shape)}")
     dev = _device_of(generator)
     g = generator
-    was_training = g.training
-    g.eval()
-    try:
+    with eval_mode(g):
         with torch.no_grad():
             # the generator's own forward pass, with the one-hot replaced by a soft class vector
             h = g.project(torch.cat([z, c], 1).to(dev)).view(z.shape[0], g.width, g.base_size, g.base_size)
             out = g.deconv(g.project_act(g.project_bn(h))).float().cpu()
-    finally:
-        g.train(was_training)
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .utils import check_labels
+from .utils import check_labels, eval_mode
 
 __all__ = ["sample_z", "generate"]
 
@@ -146,10 +146,8 @@ def generate(generator: nn.Module, z: torch.Tensor, labels=None, batch_size: int
     z = _check_z(z, generator.latent_dim, allow_vector=True)
     labels = _check_labels(generator, labels, z.shape[0])
     dev = _device_of(generator)
-    was_training = generator.training
-    generator.eval()
     out = []
-    try:
+    with eval_mode(generator):
         with torch.no_grad():
             for i in range(0, z.shape[0], batch_size):
                 zb = z[i : i + batch_size].to(dev)
@@ -157,6 +155,4 @@ def generate(generator: nn.Module, z: torch.Tensor, labels=None, batch_size: int
                     out.append(generator(zb).float().cpu())
                 else:
                     out.append(generator(zb, labels[i : i + batch_size].to(dev)).float().cpu())
-    finally:
-        generator.train(was_training)
     return torch.cat(out)

@@ -420,6 +420,32 @@ def progress(iterable=None, **kwargs):
 
 
 @contextlib.contextmanager
+def eval_mode(*models: torch.nn.Module):
+    """Run models in eval mode inside the block; restore each module's own ``training`` flag after it.
+
+    Every public function that runs a model for inference (prediction, Grad-CAM, generation, search)
+    uses this, so calling it never changes the mode the caller left the model in (batch norm and
+    dropout behave differently in the two modes). Each submodule's flag is restored, not only the
+    top module's, also when the block raises.
+
+    Args:
+        *models: ``torch.nn.Module`` objects (``None`` entries are skipped).
+
+    Yields:
+        The models, in eval mode.
+    """
+    saved = [(m, [(sub, sub.training) for sub in m.modules()]) for m in models if m is not None]
+    for m, _ in saved:
+        m.eval()
+    try:
+        yield models
+    finally:
+        for _, flags in saved:
+            for sub, flag in flags:
+                sub.training = flag
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True):
     """Write a file atomically: yield a temporary path beside ``path``, rename it into place on success.
 

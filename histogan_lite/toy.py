@@ -18,6 +18,7 @@ from torch import nn
 
 from .latent import sample_z
 from .training import discriminator_loss, generator_loss
+from .utils import check_real_label
 
 __all__ = ["ring_data", "ToyGenerator", "ToyDiscriminator", "ToyResult", "train_toy_gan", "toy_gan_step"]
 
@@ -126,6 +127,7 @@ def train_toy_gan(
     if not isinstance(data, torch.Tensor) or data.ndim != 2 or data.shape[1] != 2:
         raise ValueError(f"data must be a float tensor (N, 2) of points, got {getattr(data, 'shape', type(data))}")
     generator_loss(torch.zeros(1), generator_loss_kind)  # validates the kind
+    check_real_label(real_label)
     torch.manual_seed(seed)
     G, D = ToyGenerator(latent_dim, hidden), ToyDiscriminator(hidden)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))

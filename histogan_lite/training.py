@@ -46,7 +46,7 @@ from .checkpoints import (  # noqa: F401  (old names, importable from here)
 from .models import IMAGE_SIZES, Discriminator, Generator
 from .sampling import generate, sample_z
 from .synthetic import GENERATOR_VERSION
-from .utils import atomic_path, atomic_write_text, progress, select_device
+from .utils import check_real_label, atomic_path, atomic_write_text, progress, select_device
 
 __all__ = [
     "TrainConfig",
@@ -181,8 +181,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (batch norm needs more than one sample)")
-        if not 0.0 < self.real_label <= 1.0:
-            raise ValueError(f"real_label must lie in (0, 1] (1.0: no label smoothing), got {self.real_label!r}")
+        check_real_label(self.real_label)
         if self.instance_noise < 0:
             raise ValueError(f"instance_noise must be >= 0, got {self.instance_noise!r}")
         if self.noise_anneal_steps is not None and self.noise_anneal_steps < 1:
@@ -315,7 +314,7 @@ def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor, rea
         (the factor 2 does not change Adam's steps). With ``sigmoid`` turning logits into D's
         probabilities, ``BCE(a, t) = -t log sigmoid(a) - (1 - t) log(1 - sigmoid(a))``.
     """
-    return _bce(logits_real, real_label) + _bce(logits_fake, 0.0)  # eq. (1)
+    return _bce(logits_real, check_real_label(real_label)) + _bce(logits_fake, 0.0)  # eq. (1)
 
 
 def generator_loss(logits_fake: torch.Tensor, kind: str = "non-saturating") -> torch.Tensor:

@@ -419,6 +419,19 @@ def progress(iterable=None, **kwargs):
     return _tqdm(iterable, **kwargs)
 
 
+def check_real_label(value, name: str = "real_label") -> float:
+    """The one check of a real-image target (one-sided label smoothing, paper eq. 1): a float in ``(0, 1]``.
+
+    Used by every entry point that takes it (``TrainConfig``, ``discriminator_loss``, the toy GAN, the CLI).
+
+    Raises:
+        ValueError: naming ``name``, for a value outside ``(0, 1]`` (1.0: no smoothing; 0.9: the paper's).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{name} must lie in (0, 1] (1.0: no label smoothing, 0.9: the paper's), got {value!r}")
+    return float(value)
+
+
 @contextlib.contextmanager
 def eval_mode(*models: torch.nn.Module):
     """Run models in eval mode inside the block; restore each module's own ``training`` flag after it.

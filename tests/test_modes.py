@@ -89,3 +89,15 @@ def test_grad_cam_refuses_a_layer_without_spatial_extent():
     m = _clf()
     with pytest.raises(ValueError, match="no spatial extent"):
         gradcam.grad_cam(m, IMAGES[:1], layer=m.head)
+
+
+@pytest.mark.parametrize("bad", [-0.05, 0.0, 1.2])
+def test_label_smoothing_validated_at_every_entry_point(bad):
+    # issue 15.5: -0.05 trained through discriminator_loss and the toy GAN though TrainConfig refused it
+    from histogan_lite import toy, training
+    with pytest.raises(ValueError, match="real_label must lie in"):
+        training.discriminator_loss(torch.zeros(2), torch.zeros(2), real_label=bad)
+    with pytest.raises(ValueError, match="real_label must lie in"):
+        toy.train_toy_gan(torch.zeros(8, 2), steps=1, real_label=bad)
+    with pytest.raises(ValueError, match="real_label must lie in"):
+        training.TrainConfig(real_label=bad)

@@ -2,10 +2,11 @@
 
 A checkpoint is a pair of files with one stem: ``<stem>.safetensors`` (tensors, no pickle) and
 ``<stem>.json`` (``"format": "histogan-lite-checkpoint"``, version, ``kind`` = ``"training"`` /
-``"generator"``, the model configuration and the SHA-256 of the weights file), each written atomically
-(:func:`histogan_lite.utils.atomic_path`). :func:`checkpoint_paths` is the one place that turns a user's
-path into that pair. Classifiers (:func:`save_classifier`) are one ``.safetensors`` file whose header
-metadata carry their configuration (``kind`` = ``"histogan-lite/classifier"``).
+``"generator"`` / ``"classifier"``, the model configuration and the SHA-256 of the weights file), each
+written atomically (:func:`histogan_lite.utils.atomic_path`) by one writer. :func:`checkpoint_paths` is the
+one place that turns a user's path into that pair, and every save refuses to overwrite an existing pair
+unless ``overwrite=True``. Classifier files of the earlier one-file format (configuration in the
+safetensors header, ``kind`` = ``"histogan-lite/classifier"``) still load.
 
 Loading checks before any weight is copied: the JSON's format and version, the SHA-256, the
 architecture recorded in the JSON against the model, and every tensor's shape against the model's
@@ -41,13 +42,14 @@ __all__ = [
     "Checkpoint",
     "save_generator",
     "load_generator_checkpoint",
+    "classifier_config",
     "save_classifier",
     "load_classifier",
 ]
 
 CHECKPOINT_FORMAT = "histogan-lite-checkpoint"
 CHECKPOINT_VERSION = 1
-CLASSIFIER_KIND = "histogan-lite/classifier"
+CLASSIFIER_KIND = "histogan-lite/classifier"  # header kind of the earlier one-file classifier format
 _SUFFIXES = (".safetensors", ".json")
 
 def _sha256(path: Path) -> str:
@@ -90,6 +92,21 @@ def _check_free(st_path: Path, json_path: Path, overwrite: bool) -> None:
                 f"checkpoint {p} already exists; refusing to overwrite it (pass overwrite=True to replace it, "
                 "or choose another name)"
             )
+
+
+def _write_pair(tensors: dict[str, torch.Tensor], st_path: Path, json_path: Path, body: dict) -> None:
+    """Write the weights, then the JSON (format, version, ``body``, the weights' SHA-256), each atomically.
+
+    A ``"sha256"`` key in ``body`` keeps its place in the JSON (its value is replaced by the digest).
+    """
+    from safetensors.torch import save_file
+
+    with atomic_path(st_path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
+        digest = _sha256(tmp)
+    meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **body}
+    meta["sha256"] = digest
+    atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict, dict]:
@@ -210,23 +227,10 @@ class Checkpoint:
         Raises:
             FileExistsError: when either file exists and ``overwrite`` is False.
         """
-        from safetensors.torch import save_file
-
         st_path, json_path = checkpoint_paths(path)
         _check_free(st_path, json_path, overwrite)
-        with atomic_path(st_path) as tmp:
-            save_file(self.tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
-            digest = _sha256(tmp)
-        meta = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "kind": "training",
-            "step": self.step,
-            "config": self.config.to_dict(),
-            "sha256": digest,
-            **self.meta,
-        }
-        atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
+        body = {"kind": "training", "step": self.step, "config": self.config.to_dict(), "sha256": None, **self.meta}
+        _write_pair(self.tensors, st_path, json_path, body)
         return st_path
 
     @classmethod
@@ -286,21 +290,15 @@ def save_generator(G: Generator, path: str | os.PathLike, *, dtype: torch.dtype 
     Raises:
         FileExistsError: when ``<stem>.safetensors`` or ``<stem>.json`` exists and ``overwrite`` is False.
     """
-    from safetensors.torch import save_file
-
     st_path, json_path = checkpoint_paths(path)
     _check_free(st_path, json_path, overwrite)
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    with atomic_path(st_path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
-        digest = _sha256(tmp)
-    body = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "generator",
-            "generator": G.config(), "dtype": str(dtype).replace("torch.", ""), "sha256": digest, **meta}
+    body = {"kind": "generator", "generator": G.config(), "dtype": str(dtype).replace("torch.", ""), "sha256": None, **meta}
     if renderer_version is not None:
         body["renderer_version"] = str(renderer_version)
     if cpu_seconds is not None:
         body["train_cpu_seconds"] = round(float(cpu_seconds), 1)
-    atomic_write_text(json_path, json.dumps(body, indent=2) + "\n")
+    _write_pair(tensors, st_path, json_path, body)
     return st_path
 
 
@@ -352,78 +350,128 @@ def load_generator_checkpoint(
     return G.to(device).eval()
 
 
+def classifier_config(model: nn.Module) -> dict:
+    """The architecture of one of the package's classifiers, as its checkpoint JSON records it.
+
+    Returns:
+        ``{"kind": "cnn" | "inception_v3", "image_size": int, "n_classes": int, "width": int}``
+        (``width`` is 0 for Inception V3, which has none).
+
+    Raises:
+        TypeError: ``model`` is not one of the package's classifiers.
+    """
+    _check_model(model)
+    return {"kind": model.kind, "image_size": int(model.image_size), "n_classes": int(model.n_classes),
+            "width": int(model.width)}
+
+
+def _describe_classifier(cfg: dict) -> str:
+    return (f"{cfg.get('kind')} classifier at {cfg.get('image_size')} px, {cfg.get('n_classes')} classes, "
+            f"width {cfg.get('width')}")
 
 
 def save_classifier(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Save a classifier's weights and configuration to a ``.safetensors`` file (atomic write).
+    """Save a classifier: ``<stem>.safetensors`` (weights) + ``<stem>.json`` (architecture, SHA-256), atomically.
+
+    The same format as the generator checkpoints (:func:`save_generator`): the JSON has ``"kind":
+    "classifier"`` and ``"classifier"`` = :func:`classifier_config`.
 
     Args:
         model: a classifier from :func:`~histogan_lite.classifier.train_classifier` /
             :func:`~histogan_lite.classifier.build_classifier`.
-        path: destination file.
-        overwrite: replace an existing file.
+        path: ``<stem>``, ``<stem>.safetensors`` or ``<stem>.json`` (see :func:`checkpoint_paths`).
+        overwrite: replace an existing checkpoint of that name.
 
     Returns:
-        The path.
+        Path of the ``.safetensors`` file.
 
     Raises:
-        FileExistsError: the file exists and ``overwrite`` is False.
+        FileExistsError: ``<stem>.safetensors`` or ``<stem>.json`` exists and ``overwrite`` is False.
         TypeError: ``model`` is not one of the package's classifiers.
     """
-    from safetensors.torch import save_file
-
-    _check_model(model)
-    meta = {"kind": CLASSIFIER_KIND, "classifier": model.kind, "image_size": str(model.image_size),
-            "n_classes": str(model.n_classes), "width": str(model.width)}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-    return Path(path)
+    cfg = classifier_config(model)
+    st_path, json_path = checkpoint_paths(path)
+    _check_free(st_path, json_path, overwrite)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _write_pair(tensors, st_path, json_path, {"kind": "classifier", "classifier": cfg})
+    return st_path
 
 
 def load_classifier(path: str | os.PathLike, *, device: str | torch.device = "auto") -> nn.Module:
-    """Load a classifier saved by :func:`save_classifier`.
+    """Load a classifier saved by :func:`save_classifier`, in eval mode.
+
+    The JSON's format, version and SHA-256 are checked, then every tensor's shape against the
+    architecture the JSON records, before any weight is copied. A classifier file of the package's
+    earlier format (one ``.safetensors`` file whose header metadata carry ``kind`` =
+    ``"histogan-lite/classifier"``, no JSON) still loads.
 
     Args:
-        path: a ``.safetensors`` file written by :func:`save_classifier`.
-        device: where to put the model.
+        path: ``<stem>``, ``<stem>.safetensors`` or ``<stem>.json``.
+        device: where to put the model (see :func:`histogan_lite.utils.select_device`).
 
     Returns:
         The classifier in eval mode.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a safetensors file, is another kind of checkpoint (for example a
-            generator from :mod:`histogan_lite.pretrained`; the message says which kind it is), or its
-            tensors do not fit the architecture its metadata record (naming the tensor).
+        FileNotFoundError: no such checkpoint.
+        ValueError: naming the file: it is corrupt or truncated, another kind of checkpoint (for example
+            a generator from :mod:`histogan_lite.pretrained`; the message says which kind it is), or its
+            tensors do not fit the architecture its JSON records (naming the tensor).
     """
+    st_path, json_path = checkpoint_paths(path)
+    if not json_path.exists() and st_path.is_file():
+        model = _load_legacy_classifier(st_path)
+    else:
+        meta = _read_json(json_path)
+        if meta.get("kind") != "classifier":
+            raise ValueError(
+                f"{json_path} is not a classifier checkpoint: its kind is {meta.get('kind')!r} (expected "
+                "'classifier'). Generator checkpoints load with histogan_lite.pretrained.load_generator; "
+                "classifiers are saved with save_classifier."
+            )
+        cfg = meta.get("classifier")
+        if not isinstance(cfg, dict) or not {"kind", "image_size", "n_classes", "width"} <= set(cfg):
+            raise ValueError(f"{json_path} describes no classifier (needs kind, image_size, n_classes, width)")
+        model = _build_checked(cfg, _read_tensors(st_path, meta), st_path)
+    return model.to(select_device(device)).eval()
+
+
+def _build_checked(cfg: dict, state: dict, source: Path) -> nn.Module:
+    """The classifier ``cfg`` describes, with ``state`` loaded after checking names and shapes."""
+    model = build_classifier(cfg["kind"], image_size=int(cfg["image_size"]), n_classes=int(cfg["n_classes"]),
+                             width=int(cfg["width"] or 16))
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(f"classifier checkpoint {source} does not fit the {_describe_classifier(cfg)}: "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise ValueError(
+                f"classifier checkpoint {source}: tensor {k!r} has shape {tuple(v.shape)}, but the architecture "
+                f"its metadata record ({_describe_classifier(cfg)}) needs {tuple(own[k].shape)}"
+            )
+    model.load_state_dict(state)
+    return model
+
+
+def _load_legacy_classifier(st_path: Path) -> nn.Module:
+    """A classifier in the earlier one-file format: configuration in the safetensors header metadata."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"classifier checkpoint {str(path)!r} does not exist")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(st_path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as exc:
-        raise ValueError(f"{str(path)!r} is not a readable .safetensors checkpoint: {exc}") from exc
+        raise ValueError(f"{str(st_path)!r} is not a readable .safetensors checkpoint: {exc}") from exc
     if meta.get("kind") != CLASSIFIER_KIND:
         raise ValueError(
-            f"{str(path)!r} is not a classifier checkpoint: its metadata kind is {meta.get('kind')!r} "
-            f"(expected {CLASSIFIER_KIND!r}). Generator checkpoints load with "
-            "histogan_lite.pretrained.load_generator; classifiers are saved with save_classifier."
+            f"{str(st_path)!r} is not a classifier checkpoint: its metadata kind is {meta.get('kind')!r} "
+            f"(expected {CLASSIFIER_KIND!r}) and it has no {checkpoint_paths(st_path)[1].name}. Generator "
+            "checkpoints load with histogan_lite.pretrained.load_generator; classifiers are saved with save_classifier."
         )
-    model = build_classifier(meta["classifier"], image_size=int(meta["image_size"]),
-                             n_classes=int(meta["n_classes"]), width=int(meta.get("width", 16) or 16))
-    state = load_file(str(path))
-    own = model.state_dict()
-    for k, v in state.items():
-        if k in own and tuple(v.shape) != tuple(own[k].shape):
-            raise ValueError(
-                f"classifier checkpoint {path}: tensor {k!r} has shape {tuple(v.shape)}, but the architecture "
-                f"its metadata record ({meta['classifier']}, width {meta.get('width')}, image_size "
-                f"{meta['image_size']}, n_classes {meta['n_classes']}) needs {tuple(own[k].shape)}"
-            )
-    model.load_state_dict(state)
-    return model.to(select_device(device)).eval()
+    cfg = {"kind": meta.get("classifier"), "image_size": meta.get("image_size"), "n_classes": meta.get("n_classes"),
+           "width": meta.get("width", 16) or 16}
+    return _build_checked(cfg, load_file(str(st_path)), st_path)

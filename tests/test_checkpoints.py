@@ -65,3 +65,69 @@ def test_resume_from_mismatched_checkpoint_prints_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("histogan-train: error:") and "checkpoint" in err
     assert len(err.splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------- classifiers: the same format
+def _clf(seed=0, width=8):
+    from histogan_lite.classifier import build_classifier
+
+    torch.manual_seed(seed)
+    return build_classifier("cnn", image_size=32, n_classes=2, width=width).eval()
+
+
+def test_classifier_checkpoint_is_the_safetensors_json_pair(tmp_path):
+    model = _clf()
+    st = ck.save_classifier(model, tmp_path / "clf.v1")
+    assert st == tmp_path / "clf.v1.safetensors"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.v1.json", "clf.v1.safetensors"]
+    meta = json.loads((tmp_path / "clf.v1.json").read_text())
+    assert meta["format"] == ck.CHECKPOINT_FORMAT and meta["version"] == ck.CHECKPOINT_VERSION
+    assert meta["kind"] == "classifier"
+    assert meta["classifier"] == {"kind": "cnn", "image_size": 32, "n_classes": 2, "width": 8}
+    assert meta["sha256"] == ck._sha256(st)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        ck.save_classifier(model, tmp_path / "clf.v1.json")
+    back = ck.load_classifier(tmp_path / "clf.v1", device="cpu")
+    assert not back.training
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(back(x), model(x))
+
+
+def test_classifier_json_claiming_another_width_names_the_tensor(tmp_path):
+    st = ck.save_classifier(_clf(width=8), tmp_path / "clf")
+    js = tmp_path / "clf.json"
+    meta = json.loads(js.read_text())
+    meta["classifier"]["width"] = 16
+    js.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"clf\.safetensors: tensor 'body\.0\.weight' has shape \(8, 3, 3, 3\).*width 16"):
+        ck.load_classifier(st)
+
+
+def test_classifier_weights_changed_after_saving_fail_the_sha256(tmp_path):
+    st = ck.save_classifier(_clf(), tmp_path / "clf")
+    data = bytearray(st.read_bytes())
+    data[-1] ^= 0xFF
+    st.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        ck.load_classifier(st)
+
+
+def test_generator_checkpoint_is_not_loaded_as_a_classifier(tmp_path):
+    st = ck.save_generator(_g(1), tmp_path / "g")
+    with pytest.raises(ValueError, match="not a classifier checkpoint: its kind is 'generator'"):
+        ck.load_classifier(st)
+
+
+def test_classifier_of_the_earlier_one_file_format_still_loads(tmp_path):
+    # the format before issue 14: one .safetensors file, configuration in the header metadata, no JSON
+    from safetensors.torch import save_file
+
+    model = _clf(seed=3)
+    old = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(old),
+              metadata={"kind": ck.CLASSIFIER_KIND, "classifier": "cnn", "image_size": "32", "n_classes": "2", "width": "8"})
+    back = ck.load_classifier(old, device="cpu")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(back(x), model(x))

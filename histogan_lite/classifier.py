@@ -1,11 +1,23 @@
 """The patch classifier of the paper's evaluation (section 4.1): networks, training, prediction.
 
-The paper fine-tunes an ImageNet-pretrained Inception V3 (transfer learning) to tell negative from
-positive (tumour) patches. Offline there are no ImageNet weights, so the default classifier
-(``kind="cnn"``) is a compact CNN trained from scratch: four 3x3 convolution blocks, about 60k
-parameters, seconds per epoch on a CPU. ``kind="inception_v3"`` is the paper's network with the same
-API; it needs ``torchvision`` (the optional extra ``pip install histogan-lite[inception]``) and, for
-transfer learning, its ImageNet weights.
+The paper trains an Inception V3 (Szegedy et al. 2016) "through transfer learning" (its reference [18],
+TensorFlow Hub's retraining tutorial: the ImageNet network is kept fixed and a new final layer is
+trained for the new classes) to tell negative from positive (tumour) patches. Offline there are no
+ImageNet weights, so the default classifier (``kind="cnn"``) is a compact CNN trained from scratch: four
+3x3 convolution blocks, about 60k parameters, seconds per epoch on a CPU. ``kind="inception"`` (alias
+``"inception_v3"``) is the paper's network behind the same API, for machines where torchvision and its
+ImageNet weights are available (Google Colab has both):
+
+* torchvision is a heavy **optional** import, made only when an Inception classifier is built (never by
+  ``import histogan_lite``); without it the build raises an ``ImportError`` that says
+  ``pip install torchvision`` (or the extra ``histogan-lite[inception]``);
+* patches of any size are resized to 299 x 299 pixels (bilinear) inside the model;
+* the 1000-class ImageNet layer ``fc`` is replaced by a new ``Linear(2048, n_classes)``;
+* ``pretrained=True`` loads the ImageNet weights (torchvision downloads them once, about 100 MB, into the
+  torch hub cache) and, by default, freezes every ImageNet layer: only the new ``fc`` trains and the
+  frozen layers stay in inference mode (batch-norm statistics are ImageNet's), as in the paper's
+  transfer learning. ``freeze=False`` fine-tunes the whole network instead; a model can be unfrozen
+  later with ``model.set_frozen(False)`` (two-stage fine-tuning).
 
 Conventions: images are either numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` or float tensors
 ``(N, 3, H, W)`` in ``[-1, 1]`` (see :mod:`histogan_lite.utils`); labels are integers ``0`` (negative,
@@ -101,21 +113,63 @@ class CompactCNN(nn.Module):
         return self.head(self.dropout(self.features(x)))
 
 
+INCEPTION_INPUT_SIZE = 299
+"""Side in pixels of the images Inception V3 sees; patches are resized to it inside the model."""
+
+_INCEPTION_HELP = (
+    "`pip install torchvision` (or the optional extra `pip install histogan-lite[inception]`; on Google "
+    "Colab it is preinstalled), or use kind='cnn'"
+)
+
+
+def _import_torchvision():
+    """Import torchvision lazily (a heavy optional dependency); a clear ``ImportError`` when missing."""
+    try:
+        import torchvision
+    except ImportError as exc:
+        raise ImportError(
+            "kind='inception' (Inception V3, the paper's classifier) needs torchvision, which is optional "
+            f"and not installed: {_INCEPTION_HELP}"
+        ) from exc
+    return torchvision
+
+
 class _InceptionClassifier(nn.Module):
-    """torchvision's Inception V3 behind the package's input convention (used by ``build_classifier``)."""
+    """torchvision's Inception V3 behind the package's input convention (built by ``build_classifier``).
+
+    Input ``(N, 3, H, W)`` in ``[-1, 1]`` of any size; resized to 299 x 299 (bilinear) and normalised
+    the way the weights expect; output logits ``(N, n_classes)`` from a new final layer ``net.fc``
+    (``Linear(2048, n_classes)``). The auxiliary classifier is dropped (the paper's transfer learning
+    retrains only the final layer).
+
+    Args:
+        image_size: side of the square patches the model will be given (recorded; any size works).
+        n_classes: number of classes.
+        pretrained: load torchvision's ImageNet weights (``IMAGENET1K_V1``).
+        freeze: keep every ImageNet layer fixed (``requires_grad=False`` and inference mode), train
+            only ``net.fc``; ``None`` means ``pretrained``.
+
+    Raises:
+        ImportError: torchvision is not installed (the message says how to install it).
+        RuntimeError: the ImageNet weights could not be loaded (offline without a cached copy).
+        ValueError: ``freeze=True`` without ``pretrained`` (freezing random layers trains nothing useful).
+    """
 
     kind = "inception_v3"
 
-    def __init__(self, image_size: int, n_classes: int, pretrained: bool):
+    def __init__(self, image_size: int, n_classes: int, pretrained: bool, freeze: bool | None = None):
         super().__init__()
-        try:
-            import torchvision
-        except ImportError as exc:
-            raise ImportError(
-                "kind='inception_v3' needs torchvision, which is optional: install it with "
-                "`pip install histogan-lite[inception]` (or `pip install torchvision`), or use kind='cnn'"
-            ) from exc
+        if int(n_classes) < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        freeze = bool(pretrained) if freeze is None else bool(freeze)
+        if freeze and not pretrained:
+            raise ValueError(
+                "freeze=True keeps the ImageNet layers fixed, so it needs pretrained=True; without ImageNet "
+                "weights the whole network must train (freeze=False)"
+            )
+        torchvision = _import_torchvision()
         self.image_size, self.n_classes, self.width = int(image_size), int(n_classes), 0
+        self.pretrained = bool(pretrained)
         if pretrained:
             weights = torchvision.models.Inception_V3_Weights.IMAGENET1K_V1
             try:
@@ -130,10 +184,32 @@ class _InceptionClassifier(nn.Module):
             net.AuxLogits = None
         else:
             net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
-        net.fc = nn.Linear(net.fc.in_features, n_classes)
+        net.fc = nn.Linear(net.fc.in_features, self.n_classes)  # the new final layer: 2048 -> n_classes
         self.net = net
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
+        self.frozen = False
+        self.set_frozen(freeze)
+
+    def set_frozen(self, frozen: bool = True) -> "_InceptionClassifier":
+        """Freeze (``True``) or unfreeze (``False``) every layer but the final ``net.fc``.
+
+        Frozen layers have ``requires_grad=False`` and stay in eval mode even under ``model.train()``,
+        so their batch-norm statistics are not overwritten by patch batches. Returns the model.
+        """
+        self.frozen = bool(frozen)
+        head = set(map(id, self.net.fc.parameters()))
+        for p in self.net.parameters():
+            p.requires_grad_(id(p) in head or not self.frozen)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> "_InceptionClassifier":
+        super().train(mode)
+        if mode and self.frozen:
+            for name, child in self.net.named_children():
+                if name not in ("fc", "dropout"):
+                    child.eval()
+        return self
 
     @property
     def last_conv(self) -> nn.Module:
@@ -141,7 +217,8 @@ class _InceptionClassifier(nn.Module):
         return self.net.Mixed_7c
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        x = F.interpolate(x, size=(INCEPTION_INPUT_SIZE, INCEPTION_INPUT_SIZE), mode="bilinear",
+                          align_corners=False)
         if getattr(self.net, "transform_input", False):
             # torchvision's ImageNet weights (ported from TensorFlow) expect (x - 0.5) / 0.5, i.e. [-1, 1]:
             # what Inception3.forward's _transform_input makes of ImageNet-normalised input
@@ -149,6 +226,7 @@ class _InceptionClassifier(nn.Module):
         return ((x + 1) / 2 - self.mean) / self.std
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled ``Mixed_7c`` features ``(N, 2048)`` of ``(N, 3, H, W)`` input in ``[-1, 1]``."""
         n = self.net
         x = self._prepare(x)
         for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
@@ -162,34 +240,46 @@ class _InceptionClassifier(nn.Module):
 
 
 def build_classifier(kind: str = "cnn", image_size: int = 64, n_classes: int = 2, pretrained: bool = False,
-                     width: int = 16) -> nn.Module:
+                     width: int = 16, freeze: bool | None = None) -> nn.Module:
     """Create an untrained patch classifier.
 
     Args:
         kind: ``"cnn"`` (default, :class:`CompactCNN` trained from scratch; works offline) or
-            ``"inception_v3"`` (the paper's network, section 4.1; needs the optional ``torchvision``).
+            ``"inception"`` / ``"inception_v3"`` (the paper's Inception V3, section 4.1; needs the optional
+            ``torchvision``, imported only here; inputs are resized to 299 x 299 inside the model and the
+            ImageNet layer ``fc`` is replaced by a new ``n_classes`` layer).
         image_size: side of the square input patches in pixels.
         n_classes: number of classes (2 for negative / positive).
-        pretrained: ``inception_v3`` only: start from ImageNet weights (transfer learning, as the paper
-            did). Ignored must not be: ``True`` with ``kind="cnn"`` raises, there are no such weights.
+        pretrained: ``inception`` only: start from torchvision's ImageNet weights (transfer learning, as
+            the paper did; downloaded once into the torch hub cache). Ignored must not be: ``True`` with
+            ``kind="cnn"`` raises, there are no such weights.
         width: ``cnn`` only: channels of the first block.
+        freeze: ``inception`` only: train only the new final layer, every ImageNet layer fixed (the
+            paper's transfer learning, its reference [18]). ``None`` (default): freeze when
+            ``pretrained``. ``False`` with ``pretrained=True``: fine-tune every layer. Unfreeze later with
+            ``model.set_frozen(False)``.
 
     Returns:
         An ``nn.Module`` mapping ``(N, 3, H, W)`` float tensors in ``[-1, 1]`` to logits ``(N, n_classes)``,
-        with attributes ``last_conv`` (the Grad-CAM layer), ``kind``, ``image_size``, ``n_classes`` and a
-        ``features(x)`` method returning the penultimate features ``(N, D)``.
+        with attributes ``last_conv`` (the Grad-CAM layer), ``kind`` (``"cnn"`` or ``"inception_v3"``),
+        ``image_size``, ``n_classes`` and a ``features(x)`` method returning the penultimate features
+        ``(N, D)`` (``D = 4 width`` for ``cnn``, 2048 for Inception V3).
 
     Raises:
-        ValueError: unknown ``kind``, or ``pretrained=True`` with ``kind="cnn"``.
-        ImportError: ``kind="inception_v3"`` without torchvision (the message names the optional extra).
+        ValueError: unknown ``kind``; ``pretrained=True`` or ``freeze=True`` with ``kind="cnn"``;
+            ``freeze=True`` without ``pretrained``.
+        ImportError: ``kind="inception"`` without torchvision (the message says ``pip install torchvision``).
+        RuntimeError: ``pretrained=True`` and the ImageNet weights cannot be loaded (offline, not cached).
     """
     if kind == "cnn":
         if pretrained:
             raise ValueError("kind='cnn' is trained from scratch; there are no pretrained weights for it")
+        if freeze:
+            raise ValueError("freeze=True applies to kind='inception' (ImageNet layers); kind='cnn' trains every layer")
         return CompactCNN(image_size=image_size, n_classes=n_classes, width=width)
     if kind in ("inception_v3", "inception"):
-        return _InceptionClassifier(image_size=image_size, n_classes=n_classes, pretrained=pretrained)
-    raise ValueError(f"kind must be 'cnn' or 'inception_v3', got {kind!r}")
+        return _InceptionClassifier(image_size=image_size, n_classes=n_classes, pretrained=pretrained, freeze=freeze)
+    raise ValueError(f"kind must be 'cnn', 'inception' or 'inception_v3', got {kind!r}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -247,6 +337,7 @@ def train_classifier(
     device: str | torch.device = "auto",
     max_iterations: int | None = None,
     pretrained: bool = False,
+    freeze: bool | None = None,
     augment: bool = True,
     width: int = 16,
     show_progress: bool = True,
@@ -262,7 +353,7 @@ def train_classifier(
         images: numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``;
             square patches (``H == W``).
         labels: ``(N,)`` integers, ``0`` negative, ``1`` positive; both classes must be present.
-        kind: ``"cnn"`` or ``"inception_v3"`` (see :func:`build_classifier`).
+        kind: ``"cnn"`` or ``"inception"`` (Inception V3; see :func:`build_classifier`).
         epochs: maximum number of passes over the training part.
         batch_size: images per optimiser step (the paper's GAN used 64).
         lr: Adam learning rate.
@@ -274,7 +365,9 @@ def train_classifier(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ... (see :func:`histogan_lite.utils.select_device`).
         max_iterations: stop after this many optimiser steps (the "Num Iterations" of Tables 2-3);
             epochs are added as needed to reach it, and early stopping still applies. ``None``: ``epochs``.
-        pretrained: ``inception_v3`` only: start from ImageNet weights (transfer learning).
+        pretrained: ``inception`` only: start from ImageNet weights (transfer learning).
+        freeze: ``inception`` only: train only the new final layer (default when ``pretrained``); see
+            :func:`build_classifier`. Only parameters with ``requires_grad`` are given to the optimiser.
         augment: random flips / 90-degree rotations of each batch.
         width: ``cnn`` only: channels of the first block.
         show_progress: show a progress bar over epochs.
@@ -313,8 +406,9 @@ def train_classifier(
     x_tr, y_tr = x[tr], torch.from_numpy(y[tr])
     x_va, y_va = x[va], torch.from_numpy(y[va])
 
-    model = build_classifier(kind, image_size=x.shape[-1], n_classes=2, pretrained=pretrained, width=width).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model = build_classifier(kind, image_size=x.shape[-1], n_classes=2, pretrained=pretrained, width=width,
+                             freeze=freeze).to(dev)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     steps_per_epoch = math.ceil(len(x_tr) / batch_size)
     n_epochs = epochs if max_iterations is None else math.ceil(max_iterations / steps_per_epoch)
 

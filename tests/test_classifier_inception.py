@@ -10,6 +10,7 @@ and the clear error when torchvision is missing.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import types
@@ -179,3 +180,35 @@ def test_transfer_learning_trains_only_the_new_head(fake_tv):
     assert int(bn.num_batches_tracked) == 0
     assert not torch.all(model.net.fc.weight == 0.01)
     assert ev.predict_proba(model, x).shape == (16, 2)
+
+
+def test_chapter6_classifier_parameter_drives_every_classifier():
+    """Chapter 6's parameters cell has `classifier = "cnn"` (or "inception"), and every training uses it."""
+    import ast
+
+    import nbformat
+
+    from conftest import BOOK
+
+    nb = nbformat.read(str(BOOK / "06_evaluation.ipynb"), as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    line = next(ln for ln in params[0].source.splitlines() if ln.startswith("classifier ="))
+    assert ast.literal_eval(line.split("=", 1)[1].split("#")[0].strip()) == "cnn"
+    assert '"inception" on Colab' in line
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert 'classifier_options = dict(kind=classifier, pretrained=classifier != "cnn")' in code
+    calls = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "solution" in cell.metadata.get("tags", []):
+            continue
+        tree = ast.parse(re.sub(r"^(\s*)[%!].*$", r"\1pass", cell.source, flags=re.M))  # IPython magics
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+                    "train_classifier", "cross_evaluation", "augmentation_experiment"):
+                calls += 1
+                assert any(k.arg is None and getattr(k.value, "id", "") == "classifier_options" for k in node.keywords), \
+                    f"{node.func.attr} in chapter 6 ignores the classifier parameter"
+    assert calls == 3
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert 'classifier = "inception"' in markdown and "pip install torchvision" in markdown

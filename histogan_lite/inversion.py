@@ -149,15 +149,13 @@ def reverse_search(
     target = x.to(dev).repeat(restarts, 1, 1, 1)  # row r * n + i: restart r of target i
     lab = None if labels is None else labels.to(dev).repeat(restarts)
     best = _BestSoFar(restarts, n, dim, dev)
-    was_training = generator.training
-    generator.eval()
     bar = _progress(total=steps, desc="reverse search", disable=not progress, leave=False)
     try:
-        steps_run = search_z(generator, target, lab, z0.view(restarts * n, dim).to(dev), best, bar, steps=steps, lr=lr,
-                            constraint=constraint, patience=patience, tol=tol, target_psnr=target_psnr)
+        with eval_mode(generator):
+            steps_run = search_z(generator, target, lab, z0.view(restarts * n, dim).to(dev), best, bar, steps=steps,
+                                 lr=lr, constraint=constraint, patience=patience, tol=tol, target_psnr=target_psnr)
     finally:
         bar.close()
-        generator.train(was_training)
 
     z_best = best.z.cpu()
     recon = generate(generator, z_best, labels)
@@ -344,37 +342,35 @@ def train_encoder(
     opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
     losses: list[float] = []
     encoder.train()
-    was_training = generator.training
     frozen = [p.requires_grad for p in generator.parameters()]
-    generator.eval()
     for p in generator.parameters():
         p.requires_grad_(False)  # G is fixed: no gradients accumulate in its weights
     bar = _progress(range(steps), desc="train encoder", disable=not progress, leave=False)
-    try:
-        for step in bar:
-            z = sample_z(batch_size, generator.latent_dim, generator=rng).to(dev)  # prior U(-1, 1)
-            labels = None
-            if generator.n_classes:
-                labels = torch.randint(0, generator.n_classes, (batch_size,), generator=rng).to(dev)
-            with torch.no_grad():
-                x = generator(z) if labels is None else generator(z, labels)
-            z_hat = encoder(x)
-            loss = nn.functional.mse_loss(z_hat, z)
-            if image_weight:
-                # also match the images, G(E(x)) ~ x: gradients flow through the fixed G into E
-                x_hat = generator(z_hat) if labels is None else generator(z_hat, labels)
-                loss = loss + image_weight * nn.functional.mse_loss(x_hat, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
-    finally:
-        bar.close()
-        for p, flag in zip(generator.parameters(), frozen):
-            p.requires_grad_(flag)
-        generator.train(was_training)
+    with eval_mode(generator):  # G's batch norm uses its running statistics; its mode is restored after
+        try:
+            for step in bar:
+                z = sample_z(batch_size, generator.latent_dim, generator=rng).to(dev)  # prior U(-1, 1)
+                labels = None
+                if generator.n_classes:
+                    labels = torch.randint(0, generator.n_classes, (batch_size,), generator=rng).to(dev)
+                with torch.no_grad():
+                    x = generator(z) if labels is None else generator(z, labels)
+                z_hat = encoder(x)
+                loss = nn.functional.mse_loss(z_hat, z)
+                if image_weight:
+                    # also match the images, G(E(x)) ~ x: gradients flow through the fixed G into E
+                    x_hat = generator(z_hat) if labels is None else generator(z_hat, labels)
+                    loss = loss + image_weight * nn.functional.mse_loss(x_hat, x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        finally:
+            bar.close()
+            for p, flag in zip(generator.parameters(), frozen):
+                p.requires_grad_(flag)
     encoder.eval()
     encoder.loss_history = losses
     return encoder

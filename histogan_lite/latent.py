@@ -33,7 +33,6 @@ from .inversion import (  # noqa: F401 (re-exported: GAN inversion used to live 
     LatentEncoder, ReverseSearchResult, encode, reverse_search, search_z, train_encoder)
 from .sampling import (  # noqa: F401 (re-exported: sample_z and generate used to live here)
     _check_generator, _check_labels, _check_z, _device_of, generate, sample_z)
-from .utils import eval_mode
 
 __all__ = [
     "sample_z",
@@ -270,7 +269,7 @@ def class_vectors(labels, n_classes: int) -> torch.Tensor:
 
 
 def generate_with_class_vector(generator: nn.Module, z: torch.Tensor, class_vector: torch.Tensor) -> torch.Tensor:
-    """cDCGAN images from z and a *soft* class vector (a mix of classes), eval mode, no gradients.
+    """cDCGAN images from z and a *soft* class vector (a mix of classes), via :func:`generate`.
 
     The cDCGAN concatenates a one-hot class vector to z (paper 3.1). Feeding a mix such as
     ``[1 - a, a]`` moves continuously between the classes (the class slider); one-hot rows give exactly
@@ -286,7 +285,7 @@ def generate_with_class_vector(generator: nn.Module, z: torch.Tensor, class_vect
         float32 CPU tensor ``(N, 3, S, S)`` in ``[-1, 1]``.
 
     Raises:
-        ValueError: for a DCGAN, or a class vector of the wrong shape.
+        ValueError: for a DCGAN, or a class vector of the wrong shape or outside [0, 1].
     """
     _require_conditional(generator, "a class vector")
     z = _check_z(z, generator.latent_dim, allow_vector=True)
@@ -295,14 +294,7 @@ def generate_with_class_vector(generator: nn.Module, z: torch.Tensor, class_vect
         c = c.expand(z.shape[0], -1)
     if c.shape != (z.shape[0], generator.n_classes):
         raise ValueError(f"class_vector must have shape ({z.shape[0]}, {generator.n_classes}), got {tuple(c.shape)}")
-    dev = _device_of(generator)
-    g = generator
-    with eval_mode(g):
-        with torch.no_grad():
-            # the generator's own forward pass, with the one-hot replaced by a soft class vector
-            h = g.project(torch.cat([z, c], 1).to(dev)).view(z.shape[0], g.width, g.base_size, g.base_size)
-            out = g.deconv(g.project_act(g.project_bn(h))).float().cpu()
-    return out
+    return generate(generator, z, c)  # Generator.forward takes the soft vector in place of the one-hot
 
 
 # ----------------------------------------------------------------------------------------------------

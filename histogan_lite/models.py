@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .sampling import sample_z  # the one latent prior (re-exported here, next to the models)
+from .utils import eval_mode
 
 __all__ = [
     "PAPER_WIDTH",
@@ -405,11 +406,9 @@ def layer_table(model: Generator | Discriminator, batch_size: int = 2) -> pd.Dat
             )
 
         hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
     device = next(model.parameters()).device
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             labels = torch.zeros(batch_size, dtype=torch.long, device=device) if model.n_classes else None
             if isinstance(model, Generator):
                 model(torch.zeros(batch_size, model.latent_dim, device=device), labels)
@@ -418,5 +417,4 @@ def layer_table(model: Generator | Discriminator, batch_size: int = 2) -> pd.Dat
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return pd.DataFrame(rows, columns=["layer", "type", "kernel", "stride", "output_shape", "params"])

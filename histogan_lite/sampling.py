@@ -106,8 +106,12 @@ def _check_z(z, latent_dim: int, name: str = "z", allow_vector: bool = False) ->
     return z.detach().float()
 
 
-def _check_labels(generator, labels, n: int, name: str = "labels") -> torch.Tensor | None:
-    """Labels as an int64 CPU tensor (N,), or None for a DCGAN; clear errors otherwise."""
+def _check_labels(generator, labels, n: int, name: str = "labels", allow_soft: bool = False) -> torch.Tensor | None:
+    """Labels as an int64 CPU tensor (N,), or None for a DCGAN; clear errors otherwise.
+
+    With ``allow_soft``, a float tensor ``(N, n_classes)`` of soft class vectors in [0, 1] (class mixing) is
+    returned as a float32 CPU tensor; :meth:`histogan_lite.models.Generator.forward` takes both kinds.
+    """
     n_classes = generator.n_classes
     if not n_classes:
         if labels is not None:
@@ -123,16 +127,25 @@ def _check_labels(generator, labels, n: int, name: str = "labels") -> torch.Tens
         )
     if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
         labels = np.full(n, int(labels))
+    if allow_soft and isinstance(labels, torch.Tensor) and labels.is_floating_point():
+        if labels.shape != (n, n_classes):
+            raise ValueError(f"soft class vectors {name} must have shape ({n}, {n_classes}), got {tuple(labels.shape)}")
+        if not bool(torch.isfinite(labels).all()) or (n and (float(labels.min()) < 0 or float(labels.max()) > 1)):
+            raise ValueError(f"soft class vectors {name} must be finite with values in [0, 1]")
+        return labels.detach().float().cpu()
     return torch.from_numpy(check_labels(labels, n, name, n_classes))
 
 
 def generate(generator: nn.Module, z: torch.Tensor, labels=None, batch_size: int = 256) -> torch.Tensor:
-    """Images G(z) (or G(z, labels)) in eval mode, without gradients.
+    """Images G(z) (or G(z, labels)) in eval mode, without gradients: the package's one inference call of G.
 
     Args:
-        generator: a :class:`histogan_lite.models.Generator`; its train/eval mode is restored after.
+        generator: a :class:`histogan_lite.models.Generator`; its train/eval mode is restored after
+            (:func:`histogan_lite.utils.eval_mode`).
         z: float tensor ``(N, latent_dim)`` (a single vector ``(latent_dim,)`` counts as N = 1), any device.
-        labels: cDCGAN only: int64 tensor ``(N,)`` in ``[0, n_classes)`` or one int for all.
+        labels: cDCGAN only: int64 tensor ``(N,)`` in ``[0, n_classes)``, one int for all, or a float tensor
+            ``(N, n_classes)`` of soft class vectors in [0, 1] (class mixing; one-hot rows give the hard labels'
+            images exactly).
         batch_size: images generated per forward pass.
 
     Returns:
@@ -140,11 +153,11 @@ def generate(generator: nn.Module, z: torch.Tensor, labels=None, batch_size: int
 
     Raises:
         TypeError / ValueError: for a wrong generator, z of the wrong shape, missing or out-of-range labels,
-            or labels given to a DCGAN.
+            soft class vectors of the wrong shape or outside [0, 1], or labels given to a DCGAN.
     """
     _check_generator(generator)
     z = _check_z(z, generator.latent_dim, allow_vector=True)
-    labels = _check_labels(generator, labels, z.shape[0])
+    labels = _check_labels(generator, labels, z.shape[0], allow_soft=True)
     dev = _device_of(generator)
     out = []
     with eval_mode(generator):

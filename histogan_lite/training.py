@@ -74,7 +74,6 @@ __all__ = [
     "load_generator_checkpoint",
     "save_generator",
     "load_data",
-    "sample_grid",
 ]
 
 MODELS = {"dcgan": 0, "cdcgan": 2}
@@ -672,14 +671,6 @@ def _demo_data(image_size: int, n: int, seed: int, cache: bool):
 # the loop
 
 
-def sample_grid(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Images ``(N, 3, H, W)`` in [-1, 1] for fixed ``z`` (and labels), on the CPU.
-
-    :func:`histogan_lite.sampling.generate`: eval mode, no gradients, the mode G had is restored.
-    """
-    return generate(G, z, labels)
-
-
 def _save_grid_png(x: torch.Tensor, path: Path, ncol: int) -> None:
     from PIL import Image
 
@@ -953,7 +944,7 @@ def train(
                             d_real=f"{metrics['d_real']:.2f}", d_fake=f"{metrics['d_fake']:.2f}", refresh=False)
         done = step + 1
         if config.sample_every and (done % config.sample_every == 0 or done == config.steps) and run.rank == 0:
-            x = sample_grid(run.G, run.fixed_z, run.fixed_y)
+            x = generate(run.G, run.fixed_z, run.fixed_y)
             samples.append((done, x))
             if run.out is not None:
                 _save_grid_png(x, run.out / "samples" / f"step_{done:06d}.png", ncol=int(math.ceil(math.sqrt(len(x)))))

@@ -460,3 +460,40 @@ def test_reverse_search_on_a_real_h_and_e_tile(real_data, dcgan):
     assert res.psnr.shape == (2,) and bool(torch.isfinite(res.psnr).all())
     assert bool((res.psnr_history[-1] >= res.psnr_history[0]).all())
     assert torch.allclose(res.psnr, L.psnr(res.images, images_to_tensor(crops)), atol=1e-3)
+
+
+# ------------------------------------------------------------------ one generator API (issue 14, point 2)
+def _forward_unrolled(g, z, c):
+    """The hand-unrolled forward that generate_with_class_vector used before issue 14 (the reference)."""
+    with torch.no_grad():
+        h = g.project(torch.cat([z, c], 1)).view(z.shape[0], g.width, g.base_size, g.base_size)
+        return g.deconv(g.project_act(g.project_bn(h))).float()
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.3, 0.5, 1.0])
+def test_shipped_cdcgan_soft_class_images_are_bit_identical_to_the_unrolled_forward(mix):
+    import warnings
+
+    from histogan_lite import pretrained
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a renderer-version note, if any
+        G = pretrained.load_generator("cdcgan-64")
+    z = L.sample_z(7, seed=123)
+    c = torch.tensor([[1.0 - mix, mix]]).expand(7, -1)
+    G.train()  # generate runs eval mode and gives the mode back
+    via_api = L.generate_with_class_vector(G, z, c[0])
+    assert G.training
+    G.eval()
+    assert torch.equal(via_api, _forward_unrolled(G, z, c))
+    assert torch.equal(L.generate(G, z, c), via_api)
+    if mix in (0.0, 1.0):  # a one-hot vector is the hard label, bit for bit
+        assert torch.equal(via_api, L.generate(G, z, int(mix)))
+
+
+def test_generate_refuses_soft_vectors_of_the_wrong_shape_or_range(cdcgan):
+    z = L.sample_z(2, seed=0)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        L.generate(cdcgan, z, torch.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        L.generate(cdcgan, z, torch.tensor([[1.5, -0.5], [0.5, 0.5]]))

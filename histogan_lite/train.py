@@ -6,6 +6,8 @@ Examples::
     python -m histogan_lite.train --model cdcgan --data demo --steps 2000 --out runs/cdcgan
     # continue it exactly where it stopped
     python -m histogan_lite.train --model cdcgan --data demo --steps 4000 --out runs/cdcgan --resume
+    # PatchCamelyon (downloaded once, then streamed from the cache), 4 reader processes
+    python -m histogan_lite.train --model cdcgan --data pcam --image-size 64 --workers 4 --out runs/pcam
     # the paper's configuration: 256x256 patches, 512-256-128-64 filters, batch 64 (needs a GPU)
     python -m histogan_lite.train --preset paper --model dcgan --data patches.csv --out runs/paper
     # several GPUs or nodes
@@ -33,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", choices=["dcgan", "cdcgan"], default="dcgan", help="unconditional or class-conditional")
     p.add_argument("--data", default="demo",
-                   help="'demo' (synthetic teaching patches), a patch manifest .csv, or a folder of images "
-                        "(class subfolders negative/ and positive/ for the cDCGAN)")
+                   help="data spec: 'demo' (synthetic teaching patches), 'pcam' (PatchCamelyon, downloaded once; "
+                        "'pcam:valid', 'pcam:test' for the small splits), a patch manifest .csv, or a folder of "
+                        "images (class subfolders negative/ and positive/ for the cDCGAN); streamed from disk")
     p.add_argument("--preset", choices=["cpu", "paper", "tiny"], default="cpu",
                    help="cpu: 64 px, width 128 (default); paper: 256 px, width 512, batch 64; tiny: 64 px, width 32")
     p.add_argument("--image-size", type=int, choices=[64, 128, 256], help="override the preset's image size (pixels)")
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-every", type=int, default=500, help="save a fixed-z sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps")
     p.add_argument("--n-demo", type=int, default=8000, help="number of demo patches (--data demo)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader reader processes (0: read in the main process)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
@@ -97,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 bad input, 2 divergence)."""
     import torch
 
-    from .training import TrainingDiverged, load_data, train
+    from .datasets import open_data
+    from .downloads import DownloadError
+    from .training import TrainingDiverged, train
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -105,15 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         config = config_from_args(args)
-        images, labels = load_data(args.data, config.image_size, n_demo=args.n_demo, seed=args.seed)
+        dataset = open_data(args.data, config.image_size, n_demo=args.n_demo, seed=args.seed,
+                            show_progress=not args.quiet)
         t0 = time.perf_counter()
-        result = train(config, (images, labels), out=args.out, resume=args.resume, device=args.device,
-                       show_progress=not args.quiet, source=str(args.data),
+        result = train(config, dataset, out=args.out, resume=args.resume, device=args.device,
+                       show_progress=not args.quiet, source=str(args.data), num_workers=args.workers,
                        max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     except TrainingDiverged as exc:
         print(f"histogan-train: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, DownloadError) as exc:
         print(f"histogan-train: error: {exc}", file=sys.stderr)
         return 1
     steps_done = int(result.history["step"].iloc[-1]) + 1 if len(result.history) else 0

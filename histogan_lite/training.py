@@ -31,7 +31,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -39,14 +39,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from torch.utils.data import Dataset, Sampler
+
 from .checkpoints import (  # noqa: F401  (old names, importable from here)
     CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, _describe, _load_state_checked, _optimizer_state,
     _optimizer_tensors, _paths, _read_json, _read_tensors, _sha256, checkpoint_paths, load_generator_checkpoint,
     save_generator)
-from .models import IMAGE_SIZES, Discriminator, Generator
+from .datasets import as_dataset, load_data, loader  # noqa: F401  (load_data: old name, importable from here)
+from .models import IMAGE_SIZES, KERNEL_SIZES, LABEL_IN, UPSAMPLES, Z_PRIORS, Discriminator, Generator
 from .sampling import generate, sample_z
 from .synthetic import GENERATOR_VERSION
-from .utils import check_real_label, atomic_path, atomic_write_text, progress, select_device
+from .utils import atomic_path, atomic_write_text, check_real_label, progress, select_device, tensor_to_images
 
 __all__ = [
     "TrainConfig",
@@ -74,6 +77,7 @@ __all__ = [
     "load_generator_checkpoint",
     "save_generator",
     "load_data",
+    "StepBatches",
 ]
 
 MODELS = {"dcgan": 0, "cdcgan": 2}
@@ -190,8 +194,6 @@ class TrainConfig:
             raise ValueError(f"speed must be 'auto', 'plain' or a '+'-joined subset of {SPEEDS}, got {self.speed!r}")
         if self.generator_loss not in ("non-saturating", "saturating"):
             raise ValueError(f"generator_loss must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {self.generator_loss!r}")
-        from .models import KERNEL_SIZES, LABEL_IN, UPSAMPLES, Z_PRIORS
-
         for name, choices in (("upsample", UPSAMPLES), ("kernel_size", KERNEL_SIZES), ("z_prior", Z_PRIORS),
                               ("d_label_in", LABEL_IN)):
             if getattr(self, name) not in choices:
@@ -523,25 +525,25 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
 # data
 
 
-def _validate_data(images: np.ndarray, labels: np.ndarray | None, config: TrainConfig, source: str):
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        got = f"dtype {images.dtype}, shape {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
-        raise ValueError(f"training images from {source} must be uint8 (N, H, W, 3) in [0, 255]; got {got}")
-    if len(images) < 2:
-        raise ValueError(f"training data from {source} hold {len(images)} image(s); need at least 2")
+def _validate_data(ds: Dataset, config: TrainConfig, source: str) -> None:
+    """Check a training dataset against the model before any step: size, count, classes."""
+    if len(ds) < 2:
+        raise ValueError(f"training data from {source} hold {len(ds)} image(s); need at least 2")
+    first = ds[0][0]
     s = config.image_size
-    if images.shape[1:3] != (s, s):
+    if not isinstance(first, torch.Tensor) or first.ndim != 3 or first.shape[0] != 3:
+        got = tuple(first.shape) if isinstance(first, torch.Tensor) else type(first).__name__
+        raise ValueError(f"training images from {source} must be float tensors (3, H, W) in [-1, 1]; got {got}")
+    if tuple(first.shape[1:]) != (s, s):
         raise ValueError(
-            f"images from {source} are {images.shape[1]}x{images.shape[2]} pixels but the model expects "
+            f"images from {source} are {first.shape[1]}x{first.shape[2]} pixels but the model expects "
             f"{s}x{s} (image_size={s}); resize them or set image_size"
         )
     if config.n_classes:
+        labels = getattr(ds, "labels", None)
         if labels is None:
             raise ValueError(f"the cDCGAN needs class labels but {source} has none")
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),):
-            raise ValueError(f"labels from {source} must have shape ({len(images)},), got {labels.shape}")
-        present = set(np.unique(labels).tolist())
+        present = set(np.unique(np.asarray(labels)).tolist())
         missing = [c for c in range(config.n_classes) if c not in present]
         if missing:
             names = {0: "negative", 1: "positive"}
@@ -549,122 +551,28 @@ def _validate_data(images: np.ndarray, labels: np.ndarray | None, config: TrainC
             raise ValueError(f"the cDCGAN needs images of every class, but {source} has none of class {miss}")
         if present - set(range(config.n_classes)):
             raise ValueError(f"labels from {source} must lie in [0, {config.n_classes}), got {sorted(present)}")
-    return labels
 
 
-def load_data(
-    spec: str | os.PathLike,
-    image_size: int = 64,
-    *,
-    n_demo: int = 8000,
-    seed: int = 0,
-    cache: bool = True,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load training images from the demo renderer, a patch manifest or a folder of PNGs.
+class StepBatches(Sampler):
+    """The real batches of steps ``start .. steps - 1`` as index lists, for a DataLoader.
 
-    Args:
-        spec: ``"demo"`` (``n_demo`` synthetic patches from :func:`histogan_lite.synthetic.make_patches`,
-            half negative, half positive; cached as ``.npz`` in ``hl.data_dir()``), a ``.csv`` patch
-            manifest from Chapter 1 (read with ``histogan_lite.datasets.load_manifest_images``; its
-            patches are resized to ``image_size``), or a folder: with
-            subfolders ``negative``/``positive`` (or ``0``/``1``) of image files giving the labels, or
-            image files directly (no labels: DCGAN only).
-        image_size: expected side in pixels (demo patches are rendered at this size).
-        n_demo: number of demo patches.
-        seed: seed of the demo renderer.
-        cache: reuse / write the demo cache.
-
-    Returns:
-        ``(images, labels)``: uint8 ``(N, H, W, 3)`` in [0, 255], and int64 ``(N,)`` (0 negative,
-        1 positive) or ``None`` when the source has no labels.
-
-    Raises:
-        FileNotFoundError: when the path does not exist.
-        ValueError: naming the file, for a folder without images, an unreadable image, or an image
-            of another size than ``image_size``.
+    Step ``t`` takes ``torch.randperm(n, generator=step_generator(seed, t, rank, device))[:batch_size]``
+    (all ``n`` when fewer): the draw the step's own generator makes first, so streaming from disk picks
+    exactly the images that indexing an in-memory array did (the loop repeats the draw to advance its
+    generator; see :func:`train`).
     """
-    if str(spec) == "demo":
-        return _demo_data(image_size, n_demo, seed, cache)
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"training data {path} not found; pass 'demo', a patch manifest .csv or a folder of images")
-    if path.is_file() and path.suffix.lower() == ".csv":
-        return _manifest_data(path, image_size)
-    if path.is_dir():
-        return _folder_data(path, image_size)
-    raise ValueError(f"training data {path} must be 'demo', a patch manifest .csv or a folder of images")
 
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, device, start: int, steps: int):
+        self.n, self.batch_size, self.seed, self.rank, self.device = n, batch_size, seed, rank, device
+        self.start, self.steps = start, steps
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-CLASS_FOLDERS = {"negative": 0, "0": 0, "positive": 1, "1": 1}
+    def __len__(self) -> int:
+        return max(self.steps - self.start, 0)
 
-
-def _read_images(files: list[Path], image_size: int) -> np.ndarray:
-    from PIL import Image
-
-    out = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
-    for i, f in enumerate(files):
-        try:
-            with Image.open(f) as im:
-                arr = np.asarray(im.convert("RGB"))
-        except Exception as exc:  # PIL raises many types for broken files
-            raise ValueError(f"could not read image {f}: {exc}") from exc
-        if arr.shape[:2] != (image_size, image_size):
-            raise ValueError(f"image {f} is {arr.shape[1]}x{arr.shape[0]} pixels; expected {image_size}x{image_size} (image_size)")
-        out[i] = arr
-    return out
-
-
-def _folder_data(folder: Path, image_size: int):
-    subdirs = {d.name.lower(): d for d in folder.iterdir() if d.is_dir() and d.name.lower() in CLASS_FOLDERS}
-    if subdirs:
-        files, labels = [], []
-        for name, d in sorted(subdirs.items()):
-            fs = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            files += fs
-            labels += [CLASS_FOLDERS[name]] * len(fs)
-        if not files:
-            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder}")
-        return _read_images(files, image_size), np.asarray(labels, dtype=np.int64)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(
-            f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}; expected image files or class folders "
-            "'negative'/'positive'"
-        )
-    return _read_images(files, image_size), None
-
-
-def _manifest_data(manifest: Path, image_size: int):
-    from .datasets import load_manifest_images
-
-    images, labels = load_manifest_images(manifest, image_size=image_size)  # patches resized to image_size
-    if len(images) == 0:
-        raise ValueError(f"the manifest {manifest} lists no patches")
-    return images, np.asarray(labels, dtype=np.int64)
-
-
-def _demo_data(image_size: int, n: int, seed: int, cache: bool):
-    from .utils import data_dir
-
-    from . import synthetic
-
-    # The renderer version is in the name: a cache written by another renderer is never read back.
-    name = f"demo_patches_r{synthetic.GENERATOR_VERSION}_{image_size}px_{n}_seed{seed}.npz"
-    path = data_dir() / name if cache else None
-    if path is not None and path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                return f["images"], f["labels"]
-        except Exception:
-            path.unlink()  # a broken cache is rebuilt
-    images, truth = synthetic.make_patches(n, size=image_size, seed=seed)
-    labels = np.asarray(truth["label"], dtype=np.int64)
-    if path is not None:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, images=images, labels=labels)
-    return images, labels
+    def __iter__(self):
+        for t in range(self.start, self.steps):
+            gen = step_generator(self.seed, t, self.rank, self.device)
+            yield torch.randperm(self.n, generator=gen, device=self.device)[:self.batch_size].cpu().tolist()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -673,8 +581,6 @@ def _demo_data(image_size: int, n: int, seed: int, cache: bool):
 
 def _save_grid_png(x: torch.Tensor, path: Path, ncol: int) -> None:
     from PIL import Image
-
-    from .utils import tensor_to_images
 
     imgs = tensor_to_images(x.clamp(-1, 1))
     n, h, w, _ = imgs.shape
@@ -732,8 +638,8 @@ class _Run:
     dev: torch.device
     rank: int
     world: int
-    images: torch.Tensor  # uint8 (N, 3, H, W)
-    labels: torch.Tensor | None
+    dataset: Dataset  # items (float32 (3, H, W) in [-1, 1], int64 label)
+    batches: Iterator  # a DataLoader over dataset with StepBatches: one real batch per step
     start: int
     history: list
     out: Path | None
@@ -746,12 +652,17 @@ class _Run:
     fixed_y: torch.Tensor | None
 
     def batch(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The step's real batch: float32 ``(B, 3, H, W)`` in [-1, 1] on the device, and its labels."""
-        idx = torch.randperm(self.images.shape[0], generator=gen, device=self.dev)[:self.config.batch_size].cpu()  # all if fewer
-        real = self.images[idx].to(self.dev).float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
+        """The step's real batch: float32 ``(B, 3, H, W)`` in [-1, 1] on the device, and its labels.
+
+        The DataLoader's :class:`StepBatches` drew the indices with this step's generator; the same draw
+        here advances ``gen`` past it, so z and the noise are those of an in-memory run.
+        """
+        torch.randperm(len(self.dataset), generator=gen, device=self.dev)
+        real, y = next(self.batches)
+        real = real.to(self.dev, non_blocking=True)
         if self.speed.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        y = self.labels[idx].to(self.dev) if self.labels is not None and self.config.n_classes else None
+        y = y.to(self.dev, non_blocking=True) if self.config.n_classes else None
         return real, y
 
     def sync_buffers(self) -> None:
@@ -814,10 +725,11 @@ def _select_process_device(device) -> tuple[torch.device, int, int]:
     return select_device(device), rank, world
 
 
-def _setup_run(config, data, out, resume, device, source) -> _Run:
-    """Validate the data, resume or build models and optimizers, and wrap them for the device."""
-    images, labels = data
-    labels = _validate_data(images, labels, config, source)
+def _setup_run(config, data, out, resume, device, source, num_workers=0) -> _Run:
+    """Validate the data, resume or build models and optimizers, wrap them for the device, and open the
+    stream of real batches."""
+    ds = as_dataset(data, source)
+    _validate_data(ds, config, source)
     out = Path(out) if out is not None else None
     config, ckpt, ckpt_path = _resume_config(config, out, resume)
     dev, rank, world = _select_process_device(device)
@@ -839,13 +751,13 @@ def _setup_run(config, data, out, resume, device, source) -> _Run:
         ids = [dev.index] if dev.type == "cuda" else None
         Gm, Dm = DDP(Gm, device_ids=ids), DDP(Dm, device_ids=ids)
     scalers = (torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if speed.autocast == torch.float16 else None
-    images_t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # uint8 (N, 3, H, W)
-    labels_t = torch.tensor(np.asarray(labels), dtype=torch.long) if labels is not None else None
+    sampler = StepBatches(len(ds), config.batch_size, config.seed, rank, dev, start, config.steps)
+    batches = iter(loader(ds, batch_sampler=sampler, num_workers=num_workers, device=dev))
     fixed_z = sample_z(config.n_sample, config.latent_dim, seed=config.seed, prior=config.z_prior).to(dev)
     fixed_y = torch.arange(config.n_sample, device=dev) * config.n_classes // config.n_sample if config.n_classes else None
     prior_wall = float(ckpt.meta.get("wall_seconds", 0.0)) if ckpt is not None else 0.0
     prior_cpu = float(ckpt.meta.get("cpu_seconds", 0.0)) if ckpt is not None else 0.0
-    return _Run(config, G, D, Gm, Dm, opt_g, opt_d, speed, scalers, dev, rank, world, images_t, labels_t, start,
+    return _Run(config, G, D, Gm, Dm, opt_g, opt_d, speed, scalers, dev, rank, world, ds, batches, start,
                 history, out, ckpt_path, ckpt_path if ckpt is not None else None, prior_wall, prior_cpu, source,
                 fixed_z, fixed_y)
 
@@ -882,23 +794,26 @@ def _out_of_time(run: _Run, t0: float, max_seconds: float | None) -> bool:
 
 def train(
     config: TrainConfig,
-    data: tuple[np.ndarray, np.ndarray | None],
+    data: Dataset | tuple[np.ndarray, np.ndarray | None],
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
     device: str | torch.device = "auto",
     show_progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
-    source: str = "data",
+    source: str | None = None,
     max_seconds: float | None = None,
+    num_workers: int = 0,
 ) -> TrainResult:
     """Train a DCGAN / cDCGAN (paper 3.1) for ``config.steps`` steps: setup, then the loop of steps.
 
     Args:
         config: the run (see :class:`TrainConfig`, :func:`preset`).
-        data: ``(images, labels)``: uint8 ``(N, H, W, 3)`` in [0, 255] with ``H = W = image_size``, and
-            int64 ``(N,)`` class labels (required for the cDCGAN, may be None for the DCGAN); see
-            :func:`load_data`.
+        data: a dataset from :func:`histogan_lite.datasets.open_data` (items ``float32 (3, H, W)`` in
+            [-1, 1] with ``H = W = image_size``; its ``labels`` attribute, int64 ``(N,)``, is required for
+            the cDCGAN), streamed in batches through a ``DataLoader``; or ``(images, labels)`` in memory:
+            uint8 ``(N, H, W, 3)`` in [0, 255] and int64 ``(N,)`` labels or None (DCGAN only). Step ``t``
+            draws the same images from either form (:class:`StepBatches`).
         out: folder for ``checkpoint.safetensors/.json``, ``log.csv`` and ``samples/step_XXXXXX.png``;
             None keeps everything in memory (book chapters).
         resume: continue from ``out/checkpoint`` exactly (weights, optimizers, step, log). The
@@ -908,10 +823,13 @@ def train(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``... Under torchrun each process uses its local GPU.
         show_progress: show a tqdm bar (rank 0 only).
         callback: called after every step as ``callback(step, metrics)`` (for live plots).
-        source: name of the data in error messages; ``"demo"`` also records the renderer version in
-            checkpoints (``renderer_version``, :data:`histogan_lite.synthetic.GENERATOR_VERSION`).
+        source: name of the data in error messages (default: the dataset's ``source``, the data spec, or
+            ``"data"``); ``"demo"`` also records the renderer version in checkpoints
+            (``renderer_version``, :data:`histogan_lite.synthetic.GENERATOR_VERSION`).
         max_seconds: stop after this much wall time in this call, at a step boundary, and write a
             checkpoint there (continue later with ``resume=True``).
+        num_workers: DataLoader reader processes (0: read in this process; on-disk sources on a GPU
+            want a few). Batches go to pinned memory on CUDA.
 
     Returns:
         A :class:`TrainResult`.
@@ -923,7 +841,9 @@ def train(
         TrainingDiverged: when a loss becomes NaN/Inf or D stays saturated for
             ``config.divergence_patience`` steps; the last good checkpoint in ``out`` is kept.
     """
-    run = _setup_run(config, data, out, resume, device, source)
+    if source is None:
+        source = getattr(data, "source", None) or "data"
+    run = _setup_run(config, data, out, resume, device, source, num_workers)
     config, t0, c0, saturated, samples = run.config, time.perf_counter(), time.process_time(), 0, []
     bar = progress(range(run.start, config.steps), total=config.steps - run.start, initial=0,
                    desc=f"{config.model} {config.image_size}px", disable=not show_progress or run.rank != 0)

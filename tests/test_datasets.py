@@ -82,3 +82,59 @@ def test_pcam_dataset(tmp_path):
         PCamDataset(tmp_path / "y.h5", tmp_path / "y.h5")
     with pytest.raises(FileNotFoundError, match="z.h5"):
         PCamDataset(tmp_path / "z.h5", tmp_path / "y.h5")
+
+
+def test_open_data_demo_manifest_folder(manifest, tmp_path, monkeypatch):
+    from histogan_lite.datasets import FolderDataset, _demo_data, open_data, take
+
+    monkeypatch.setenv("HISTOGAN_DATA", str(tmp_path / "cache"))
+    demo = open_data("demo", 64, n_demo=6, seed=3, cache=False)
+    images, labels = _demo_data(64, 6, seed=3, cache=False)
+    assert (len(demo), demo.source, demo.image_size) == (6, "demo", 64)
+    x, y = demo[5]
+    assert x.dtype == torch.float32 and x.shape == (3, 64, 64) and y.dtype == torch.int64
+    assert torch.equal(x, torch.from_numpy(images[5]).permute(2, 0, 1).float() / 127.5 - 1) and int(y) == labels[5]
+    assert open_data("demo", 64, n_demo=6, seed=3, cache=False, label=1).labels.tolist() == [1] * int(labels.sum())
+    # a manifest of 64 px patches, asked for at 128: resized, values of a flat colour unchanged
+    ds = open_data(manifest, 128)
+    assert (len(ds), ds.source) == (3, str(manifest)) and ds[0][0].shape == (3, 128, 128)
+    assert take(ds)[0][0, 5, 7].tolist() == [255, 0, 127] and take(ds)[1].tolist() == [1, 0, 1]
+    # the manifest's folder holds class folders negative/ positive/: a folder spec reads them
+    folder = open_data(manifest.parent, 64)
+    assert isinstance(folder, FolderDataset) and folder.labels.tolist() == [0, 1, 1]
+    assert take(folder, 1, label=1)[0][0, 0, 0].tolist() == [255, 0, 127]
+
+
+def test_open_data_refuses_bad_specs(manifest, tmp_path):
+    from histogan_lite.datasets import open_data
+
+    with pytest.raises(ValueError, match=r"data spec 'demoo' is not 'demo' or 'pcam' and no file or folder"):
+        open_data("demoo", 64)
+    with pytest.raises(ValueError, match=r"data spec must be 'demo', 'pcam'"):
+        open_data(3, 64)
+    with pytest.raises(ValueError, match=r"image_size must be one of \(64, 128, 256\).*got 96"):
+        open_data("demo", 96)
+    with pytest.raises(ValueError, match=r"PCam split must be one of \['test', 'train', 'valid'\]"):
+        open_data("pcam:val", 64)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"notes.txt' is a file but not a patch manifest .csv"):
+        open_data(tmp_path / "notes.txt", 64)
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "flat" / "a.png")
+    with pytest.raises(ValueError, match="label=1 needs class folders"):
+        open_data(tmp_path / "flat", 64, label=1)
+    assert open_data(tmp_path / "flat", 64)[0][1].item() == -1  # no labels
+
+
+def test_loader_streams_batches_and_passes_array_batches_through(manifest):
+    from histogan_lite.datasets import ArrayDataset, loader, open_data
+
+    ds = open_data(manifest, 64)
+    xb, yb = next(iter(loader(ds, batch_size=2, num_workers=1)))
+    assert xb.shape == (2, 3, 64, 64) and yb.tolist() == [1, 0]
+    images = np.arange(4 * 64 * 64 * 3, dtype=np.int64).reshape(4, 64, 64, 3).astype(np.uint8)
+    arr = ArrayDataset(images, np.array([0, 1, 0, 1]))
+    xb, yb = next(iter(loader(arr, batch_sampler=[[3, 1]])))
+    assert torch.equal(xb, torch.stack([arr[3][0], arr[1][0]])) and yb.tolist() == [1, 1]
+    with pytest.raises(ValueError, match=r"labels from arrays must have shape \(4,\)"):
+        ArrayDataset(images, np.zeros(3))

@@ -74,7 +74,6 @@ LATE_IMPORTS_FOR_NOW = {
     "quality.py": "helper quality",
     "synthetic.py": "helper renderer",
     "train.py": "helper recipe (train.py CLI)",
-    "training.py": "helpers realdata (load_data -> datasets.py)",
 }
 
 

@@ -53,7 +53,7 @@ def _assert_setup_installs_this_repository(source: str) -> None:
     guard = lines.index('if IN_COLAB:')
     pip = [ln for ln in lines[guard + 1 :] if "pip install" in ln]
     assert len(pip) == 1 and pip[0].startswith("%pip install"), "one %pip line, inside the Colab guard"
-    assert f'"{name} @ git+{repo}@{branch}"' in pip[0], f"installs {name} from {repo}@{branch}: {pip[0]}"
+    assert f'"{name}[colab] @ git+{repo}@{branch}"' in pip[0], f"installs {name}[colab] from {repo}@{branch}: {pip[0]}"
 
 
 def test_colab_setup_cell_would_do_nothing_outside_colab():

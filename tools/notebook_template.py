@@ -12,20 +12,17 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-REPOSITORY = "https://github.com/histogan-lite/histogan-lite"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from colab_setup import setup_cell_source  # noqa: E402
 
-SETUP_SOURCE = f'''# Setup: on Google Colab, install histogan-lite from its repository; anywhere else do nothing
-# (a local run uses the package that `make book` or `make test` installed in .venv).
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
-    %pip install --quiet "histogan-lite @ git+{REPOSITORY}@main"'''
+# The setup cell comes from the repository address in pyproject.toml (one place; see tools/colab_setup.py).
+SETUP_SOURCE = setup_cell_source()
 
 PARAMETERS_SOURCE = '''fast = True  # True: the quick version (book build, CI); False: the full lab
 seed = 0  # seed for every random draw in this chapter

@@ -36,41 +36,19 @@ checkpoints live in :mod:`histogan_lite.checkpoints`, KID and FID in :mod:`histo
 
 from __future__ import annotations
 
-# The classifier, the protocol and Grad-CAM have their own modules; their names stay importable from here.
+# The classifier, the protocol and Grad-CAM have their own modules; their public names are this module's
+# public names (each module's __all__ is the one list of them), the old private ones stay importable.
+from . import classifier as _classifier
+from . import gradcam as _gradcam
+from . import protocol as _protocol
 from .checkpoints import CLASSIFIER_KIND as CHECKPOINT_KIND, load_classifier, save_classifier  # noqa: F401
-from .classifier import (  # noqa: F401
-    _IMAGENET_MEAN, _IMAGENET_STD, CompactCNN, _check_model, _model_device, accuracy, build_classifier, features,
-    predict, predict_proba, train_classifier)
-from .gradcam import grad_cam, heatmap_auc, nucleus_mask, overlay_heatmap, pointing_game  # noqa: F401
-from .protocol import (  # noqa: F401
-    AUGMENTATION_SETTINGS, CROSS_COLUMNS, accuracy_interval, augmentation_experiment, cross_evaluation,
-    generate_images, mean_confidence_interval)
+from .classifier import *  # noqa: F401,F403
+from .classifier import _IMAGENET_MEAN, _IMAGENET_STD, _check_model, _model_device  # noqa: F401
+from .gradcam import *  # noqa: F401,F403
+from .protocol import *  # noqa: F401,F403
 from .quality import _feature_pair, _inception_features, fid, fid_from_features, kid, kid_from_features  # noqa: F401
-from .utils import CLASS_NAMES, as_image_tensor, atomic_path, check_same_size, select_device  # noqa: F401
+from .utils import as_image_tensor, atomic_path, check_same_size, select_device  # noqa: F401
 
-__all__ = [
-    "CompactCNN",
-    "build_classifier",
-    "train_classifier",
-    "predict",
-    "predict_proba",
-    "accuracy",
-    "features",
-    "save_classifier",
-    "load_classifier",
-    "generate_images",
-    "cross_evaluation",
-    "augmentation_experiment",
-    "mean_confidence_interval",
-    "accuracy_interval",
-    "grad_cam",
-    "overlay_heatmap",
-    "pointing_game",
-    "heatmap_auc",
-    "nucleus_mask",
-    "kid",
-    "fid",
-    "kid_from_features",
-    "fid_from_features",
-    "CLASS_NAMES",
-]
+_CHECKPOINTS = ["save_classifier", "load_classifier"]
+_DISTANCES = ["kid", "fid", "kid_from_features", "fid_from_features"]  # KID / FID, from quality
+__all__ = [*_classifier.__all__, *_CHECKPOINTS, *_protocol.__all__, *_gradcam.__all__, *_DISTANCES]

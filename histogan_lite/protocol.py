@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .classifier import accuracy, train_classifier
-from .latent import generate, sample_z
+from .sampling import generate, sample_z
 from .utils import (CLASS_NAMES, as_image_tensor, check_labels, check_same_size, progress, require_every_class,
                     tensor_to_images)
 
@@ -51,8 +51,8 @@ def generate_images(generator: nn.Module, n: int, label: int | None = None, *, s
     """Draw ``n`` images from a generator G as uint8 patches.
 
     ``z`` is drawn from the paper's prior, uniform in ``[-1, 1]^latent_dim``
-    (:func:`histogan_lite.latent.sample_z`), and ``G(z)`` (DCGAN) or ``G(z, label)`` (cDCGAN) is
-    converted from ``[-1, 1]`` to ``[0, 255]`` by :func:`histogan_lite.latent.generate`, which runs G in
+    (:func:`histogan_lite.sampling.sample_z`), and ``G(z)`` (DCGAN) or ``G(z, label)`` (cDCGAN) is
+    converted from ``[-1, 1]`` to ``[0, 255]`` by :func:`histogan_lite.sampling.generate`, which runs G in
     eval mode and restores the mode it found.
 
     Args:

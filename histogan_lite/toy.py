@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .latent import sample_z
+from .sampling import sample_z
 from .training import discriminator_loss, generator_loss
 from .utils import check_real_label
 

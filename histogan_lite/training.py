@@ -8,7 +8,7 @@ One training *step* is one discriminator update followed by ``g_steps`` generato
 * eq. (4): G minimises the non-saturating loss -log D(G(z)) (generated samples get target 1);
 * instance noise: Gaussian noise of standard deviation ``instance_noise`` (in the [-1, 1] image scale)
   is added to every image D sees, annealed linearly to zero;
-* z is drawn uniform in [-1, 1] (:func:`histogan_lite.latent.sample_z`);
+* z is drawn uniform in [-1, 1] (:func:`histogan_lite.sampling.sample_z`);
 * Adam, learning rate 2e-4, betas (0.5, 0.999), batch 64 (Radford et al.; the paper).
 
 Every random draw of step ``t`` (the real batch, z, the cDCGAN's generated labels, the noise) comes

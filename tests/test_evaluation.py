@@ -403,3 +403,17 @@ def test_nucleus_mask_on_demo_positives_and_exact_disc():
     assert disc.sum() == 69
     np.testing.assert_array_equal(ev.nucleus_mask(img)[0], disc)
     assert not ev.nucleus_mask(img, min_area=70).any()
+
+
+def test_evaluation_is_the_public_face_of_its_rooms():
+    # issue 14: evaluation re-exports classifier, protocol and Grad-CAM from their own __all__, not a copy
+    from histogan_lite import checkpoints, classifier, gradcam, protocol, quality
+
+    for module in (classifier, protocol, gradcam):
+        for name in module.__all__:
+            assert name in ev.__all__ and getattr(ev, name) is getattr(module, name), name
+    for name in ("save_classifier", "load_classifier"):
+        assert getattr(ev, name) is getattr(checkpoints, name)
+    for name in ("kid", "fid", "kid_from_features", "fid_from_features"):
+        assert getattr(ev, name) is getattr(quality, name)
+    assert len(ev.__all__) == len(set(ev.__all__))

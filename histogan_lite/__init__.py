@@ -32,7 +32,9 @@ def _alt_text_once_pyplot_loads(*_args) -> None:
 
     Importing the package does not import matplotlib (it is slow, and scripts need no figures); the
     plotting module registers the formatter when it is imported, which this does around each cell once a
-    chapter has imported ``matplotlib.pyplot``.
+    chapter has imported ``matplotlib.pyplot``. The ``post_execute`` hook, registered at import, runs before
+    the one the inline backend registers when pyplot loads later, so the figures of the cell that first
+    imports pyplot get alt text too.
     """
     if "matplotlib.pyplot" in sys.modules:
         from . import plotting  # noqa: F401  (documented lazy import: registers the formatter on import)
@@ -44,7 +46,7 @@ def _watch_for_pyplot() -> None:
     if shell is None:
         return
     _alt_text_once_pyplot_loads()
-    for event in ("pre_run_cell", "post_run_cell"):
+    for event in ("pre_run_cell", "post_execute", "post_run_cell"):
         if _alt_text_once_pyplot_loads not in shell.events.callbacks[event]:
             shell.events.register(event, _alt_text_once_pyplot_loads)
 

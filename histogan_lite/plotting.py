@@ -13,7 +13,14 @@ import numpy as np
 
 from .utils import as_uint8_images  # noqa: F401 (its home is utils; importable here as before)
 
-__all__ = ["image_grid", "as_uint8_images", "figure_alt_text", "register_alt_text_formatter"]
+__all__ = [
+    "image_grid",
+    "as_uint8_images",
+    "figure_title_text",
+    "figure_alt_text",
+    "figure_png",
+    "register_alt_text_formatter",
+]
 
 
 def image_grid(
@@ -79,57 +86,128 @@ def image_grid(
             axes[0, c].set_title(label, fontsize=9)
     if title:
         fig.suptitle(title)
+    # read by figure_title_text: the grid's shape and titles describe it better than its 0-tick axes
+    fig._histogan_grid = {
+        "n": n,
+        "nrow": nrow,
+        "ncol": ncol,
+        "row_titles": list(row_titles or []),
+        "col_titles": list(col_titles or []),
+    }
     fig.tight_layout()
     return fig
+
+
+def _clean(text: str) -> str:
+    """One line of text: newlines and runs of spaces become single spaces."""
+    return " ".join(str(text).split())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def figure_title_text(fig: plt.Figure) -> str:
+    """What a figure shows, in words taken from its own text; ``""`` when it has none.
+
+    The author's label (``fig.set_label("...")``) when set; otherwise the figure title
+    (``fig.suptitle``) followed by the panels: for an :func:`image_grid`, its size and its row and column
+    titles; for other figures, each panel's title with its axis labels, e.g.
+    ``"Losses. Panels: D loss (x: step, y: loss)"``. At most 8 panels are named.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+
+    Returns:
+        A single-line string, empty when the figure has no label, title, panel title or axis label.
+    """
+    label = fig.get_label()
+    if label and not label.startswith("_"):
+        return _clean(label)
+    parts = []
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        parts.append(_clean(suptitle.get_text()))
+    grid = getattr(fig, "_histogan_grid", None)
+    if grid is not None and (grid["row_titles"] or grid["col_titles"]):
+        desc = f"Grid of {_count(grid['n'], 'image')} in {_count(grid['nrow'], 'row')} and {_count(grid['ncol'], 'column')}"
+        if grid["row_titles"]:
+            desc += "; rows: " + ", ".join(_clean(t) for t in grid["row_titles"])
+        if grid["col_titles"]:
+            desc += "; columns: " + ", ".join(_clean(t) for t in grid["col_titles"])
+        parts.append(desc)
+    elif grid is None:
+        panels = []
+        for ax in fig.axes:
+            title, xlabel, ylabel = (_clean(t) for t in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()))
+            axes_text = ", ".join(f"{k}: {v}" for k, v in (("x", xlabel), ("y", ylabel)) if v)
+            if title and axes_text:
+                panels.append(f"{title} ({axes_text})")
+            elif title or axes_text:
+                panels.append(title or axes_text)
+        if panels:
+            shown = panels[:8] + ([f"and {len(panels) - 8} more"] if len(panels) > 8 else [])
+            parts.append("Panels: " + "; ".join(shown))
+    return ". ".join(parts)
 
 
 def figure_alt_text(fig: plt.Figure) -> str:
     """Alternative text for a figure, for readers who cannot see it (screen readers, broken images).
 
     Uses the figure's label when the author set one (``fig.set_label("...")``), otherwise describes
-    it from its title, panel titles and axis labels, e.g.
-    ``"Figure: Losses. Panels: D loss (x: step, y: loss)"``.
+    it from its title, panel titles and axis labels (:func:`figure_title_text`), e.g.
+    ``"Figure: Losses. Panels: D loss (x: step, y: loss)"``; a figure with no text at all is described
+    by what it holds (``"Figure: 2 images"``), which the book's ``figure_alt`` extension replaces by
+    the section the figure stands in.
 
     Args:
         fig: a matplotlib ``Figure``.
 
     Returns:
-        A non-empty string.
+        A non-empty single-line string.
     """
     label = fig.get_label()
     if label and not label.startswith("_"):
-        return label
-    parts = []
-    suptitle = getattr(fig, "_suptitle", None)
-    if suptitle is not None and suptitle.get_text():
-        parts.append(suptitle.get_text())
-    panels = []
-    for ax in fig.axes:
-        bits = [ax.get_title()] if ax.get_title() else []
-        if ax.get_xlabel() or ax.get_ylabel():
-            bits.append(f"x: {ax.get_xlabel() or '-'}, y: {ax.get_ylabel() or '-'}")
-        if not bits and ax.get_ylabel():
-            bits.append(ax.get_ylabel())
-        if bits:
-            panels.append(" ".join(b for b in bits))
-    if panels:
-        shown = panels[:8] + ([f"and {len(panels) - 8} more"] if len(panels) > 8 else [])
-        parts.append("Panels: " + "; ".join(shown))
-    if not parts:
-        n_images = sum(len(ax.images) for ax in fig.axes)
-        parts.append(f"{n_images} image(s)" if n_images else f"{len(fig.axes)} plot panel(s)")
-    return "Figure: " + ". ".join(parts)
+        return _clean(label)
+    text = figure_title_text(fig)
+    if not text:
+        grid = getattr(fig, "_histogan_grid", None)
+        n_images = grid["n"] if grid is not None else sum(len(ax.images) for ax in fig.axes)
+        text = _count(n_images, "image") if n_images else _count(len(fig.axes), "plot panel")
+    return "Figure: " + text
+
+
+def figure_png(fig: plt.Figure) -> bytes:
+    """The figure as PNG bytes, carrying its description for the book's alt text.
+
+    The PNG holds two standard text chunks: ``Title`` (:func:`figure_title_text`, only when the figure
+    has text of its own) and ``Description`` (:func:`figure_alt_text`). The book's Sphinx extension
+    ``book/_ext/figure_alt.py`` turns them into the ``alt`` attribute of the figure in the HTML.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+
+    Returns:
+        PNG bytes, saved with ``bbox_inches="tight"`` at the figure's dpi (as the inline backend does).
+    """
+    import io
+
+    metadata = {"Description": figure_alt_text(fig)}
+    title = figure_title_text(fig)
+    if title:
+        metadata["Title"] = title
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=fig.dpi, metadata=metadata)
+    return buf.getvalue()
 
 
 def _png_with_alt(fig):
     import base64
-    import io
 
     if not fig.axes and not fig.images:
         return None  # an empty figure displays nothing, as with matplotlib's own formatter
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", dpi=fig.dpi)
-    return base64.b64encode(buf.getvalue()).decode("ascii"), {"alt": figure_alt_text(fig)}
+    # myst-nb reads only width/height from the output metadata; the alt also travels in the PNG itself
+    return base64.b64encode(figure_png(fig)).decode("ascii"), {"alt": figure_alt_text(fig)}
 
 
 def _register(shell) -> None:
@@ -164,9 +242,10 @@ def register_alt_text_formatter() -> bool:
     # formatter when it loads. Load it now so that ours, registered next, wins.
     plt.close(plt.figure())
     _register(shell)
-    # matplotlib's inline backend re-installs its own PNG formatter after the cell that first imports
-    # pyplot (a post_run_cell hook); registering again around each cell keeps the alt text.
-    for event in ("pre_run_cell", "post_run_cell"):
+    # matplotlib's inline backend re-installs its own PNG formatter when it loads (in the cell that first
+    # imports pyplot); registering again around each cell, and before the backend's own post_execute
+    # hook shows the cell's figures, keeps the alt text.
+    for event in ("pre_run_cell", "post_execute", "post_run_cell"):
         if _register_before_cell not in shell.events.callbacks[event]:
             shell.events.register(event, _register_before_cell)
     return True

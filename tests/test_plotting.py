@@ -56,10 +56,60 @@ def test_figure_alt_text_describes_titles_and_axes():
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     fig.suptitle("Losses")
-    assert figure_alt_text(fig) == "Figure: Losses. Panels: D loss x: step, y: loss"
+    assert figure_alt_text(fig) == "Figure: Losses. Panels: D loss (x: step, y: loss)"
     fig.set_label("Discriminator and generator losses falling over 200 steps")
     assert figure_alt_text(fig) == "Discriminator and generator losses falling over 200 steps"
     plt.close(fig)
     grid = image_grid(np.zeros((2, 4, 4, 3), dtype=np.uint8), nrow=1)
-    assert figure_alt_text(grid) == "Figure: 2 image(s)"
+    assert figure_alt_text(grid) == "Figure: 2 images"
     plt.close(grid)
+
+
+def test_figure_alt_text_of_an_image_grid_names_its_rows_and_columns():
+    from histogan_lite.plotting import figure_alt_text, figure_title_text
+
+    fig = image_grid(
+        np.zeros((4, 4, 4, 3), dtype=np.uint8),
+        nrow=2,
+        row_titles=["real\nnegative", "generated"],
+        col_titles=["z1", "z2"],
+        title="Each column: one z",
+    )
+    assert figure_title_text(fig) == (
+        "Each column: one z. Grid of 4 images in 2 rows and 2 columns; rows: real negative, generated; columns: z1, z2"
+    )
+    assert figure_alt_text(fig) == "Figure: " + figure_title_text(fig)
+    plt.close(fig)
+    untitled = image_grid(np.zeros((3, 4, 4, 3), dtype=np.uint8), nrow=1)
+    assert figure_title_text(untitled) == ""
+    assert figure_alt_text(untitled) == "Figure: 3 images"
+    plt.close(untitled)
+    fig, axes = plt.subplots(1, 2)
+    assert figure_title_text(fig) == "" and figure_alt_text(fig) == "Figure: 2 plot panels"
+    axes[1].set_ylabel("accuracy")
+    assert figure_title_text(fig) == "Panels: y: accuracy"
+    plt.close(fig)
+
+
+def test_figure_png_carries_title_and_description_text_chunks():
+    import io
+
+    from PIL import Image
+
+    from histogan_lite.plotting import figure_png
+
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=40)
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("Loss ≤ 1")  # not Latin-1: stored as an international text chunk
+    fig.suptitle("Training")
+    png = figure_png(fig)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    text = Image.open(io.BytesIO(png)).text
+    assert text["Title"] == "Training. Panels: Loss ≤ 1"
+    assert text["Description"] == "Figure: Training. Panels: Loss ≤ 1"
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=40)
+    ax.imshow(np.zeros((4, 4, 3), dtype=np.uint8))
+    text = Image.open(io.BytesIO(figure_png(fig))).text
+    assert "Title" not in text and text["Description"] == "Figure: 1 image"
+    plt.close(fig)

@@ -2,8 +2,10 @@
 # Make Debian's Chromium available for the browser test of the built book (make test).
 # Playwright drives it through its executable path; no browser is downloaded by Playwright itself.
 # Installs with apt-get only when running as root on a Debian-like system; otherwise it says why
-# and the browser test skips with that reason.
+# and the browser test skips with that reason. Also installs the pinned axe-core the test injects
+# (tools/ensure_axe.sh).
 set -u
+bash "$(dirname "$0")/ensure_axe.sh"
 for exe in chromium chromium-browser; do
   if command -v "$exe" >/dev/null 2>&1; then exit 0; fi
 done

@@ -148,3 +148,49 @@ def test_address_must_be_a_github_repository(tmp_path):
     py.write_text(py.read_text().replace(f'Repository = "{ADDRESS}"', 'Repository = "https://gitlab.com/x/y"'))
     with pytest.raises(ValueError, match=r"\[project.urls\] Repository must be https://github.com/OWNER/NAME"):
         colab_setup.repository(tmp_path)
+
+
+def _guide_papermill_commands() -> list[list[str]]:
+    """Each ``papermill book/...`` command of the instructor guide's bash blocks, as shell words."""
+    import shlex
+
+    text = (BOOK / "instructor_guide.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0].endswith("papermill") and words[1].startswith("book/"):
+                commands.append(words)
+    return commands
+
+
+def test_instructor_guide_runs_a_chapter_on_pcam_with_real_parameter_names():
+    from histogan_lite.datasets import IMAGE_SIZES
+
+    commands = _guide_papermill_commands()
+    pcam = [c for c in commands if any(c[i:i + 3] == ["-p", "data", "pcam"] for i in range(len(c)))]
+    assert any(c[:3] == ["papermill", "book/03_dcgan.ipynb", "out.ipynb"] for c in pcam), "Chapter 3 on PCam"
+    pending = []
+    for words in commands:
+        stem = words[1].removeprefix("book/").removesuffix(".ipynb")
+        assert stem in CHAPTERS, words
+        nb = nbformat.read(str(BOOK / f"{stem}.ipynb"), as_version=4)
+        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        names = {n.targets[0].id for n in ast.parse(params.source).body if isinstance(n, ast.Assign)}
+        given = {words[i + 1]: words[i + 2] for i, w in enumerate(words) if w == "-p"}
+        for name, value in given.items():
+            if name in ("data", "image_size") and name not in names:
+                pending.append(f"{stem}:{name}")
+                continue
+            assert name in names, f"the guide passes -p {name} to {stem}, whose parameters cell has {sorted(names)}"
+        if "image_size" in given:
+            assert int(given["image_size"]) in IMAGE_SIZES
+        if "classifier" in given:
+            assert given["classifier"] in ("cnn", "inception")
+    text = (BOOK / "instructor_guide.md").read_text()
+    for size in IMAGE_SIZES:
+        assert f"`{size}`" in text
+    for value in ('`"demo"`', '`"pcam"`', "`.csv`", "a folder path"):
+        assert value in text
+    if pending:
+        pytest.xfail(f"parameters not yet in the chapters' parameters cells (issue 13.1): {pending}")

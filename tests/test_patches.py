@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from PIL import Image
 
 from histogan_lite import patches as P
 from histogan_lite.annotations import AnnotationError, write_asap_xml
+from histogan_lite.camelyon import CamelyonDataWarning
 from histogan_lite.slides import LevelError, Slide, SlideFormatError, SlideReadError, composite_on_white
 from test_slides import write_pyramid
 
@@ -138,12 +140,16 @@ def test_resume_skips_done_work_and_interruption_leaves_no_partial_files(toy, tm
         real_save(p, image, level)
 
     monkeypatch.setattr(P, "_save_png", flaky)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=r"patches.csv lists the 16 patches of the finished blocks; run the"):
         P.extract_patches(path, out, annotations=xml, level=0, patch_size=128, block=2, show_progress=False)
     pngs = sorted(out.rglob("*.png"))
-    assert len(pngs) == 19 and not list(out.rglob("*.tmp*")) and not (out / "patches.csv").exists()
+    assert len(pngs) == 19 and not list(out.rglob("*.tmp*"))
     for part in out.rglob(".parts/*/*.csv"):  # every row of every part has its file
         assert all((out / p).exists() for p in pd.read_csv(part)["path"])
+    # the manifest of the interrupted run lists the 4 finished 2x2 blocks (16 patches), each file complete
+    partial = pd.read_csv(out / "patches.csv")
+    assert len(partial) == 16 and len(list(out.rglob(".parts/*/*.csv"))) == 4
+    assert all(np.asarray(Image.open(out / p)).shape == (128, 128, 3) for p in partial["path"])
     monkeypatch.setattr(P, "_save_png", real_save)
     calls["n"] = 0
     manifest = P.extract_patches(path, out, annotations=xml, level=0, patch_size=128, block=2, show_progress=False)
@@ -213,3 +219,68 @@ def test_a_changed_slide_is_another_dataset(toy, tmp_path):
     write_pyramid(path, 255 - image, levels=2, tile=128)  # the slide file is regenerated
     with pytest.raises(P.DatasetExistsError, match=r"differs in: slides"):
         P.extract_patches(path, out, annotations=xml, level=0, patch_size=128, show_progress=False)
+
+
+# ---- issue 15.7: real-data traps ------------------------------------------------------------
+def _copy_slide(toy, tmp_path, name):
+    """The toy slide's pixels under another name (names decide CAMELYON's rules)."""
+    return write_pyramid(tmp_path / f"{name}.tif", toy[2], levels=2, tile=128)
+
+
+def test_negatives_only_from_tumor_free_slides(toy, tmp_path):
+    path, xml, _ = toy
+    normal = _copy_slide(toy, tmp_path, "normal_001")
+    kwargs = dict(level=0, patch_size=128, show_progress=False)
+    both = P.extract_patches([path, normal], tmp_path / "all", annotations=[xml, None], **kwargs)
+    assert P.class_counts(both).loc[0].tolist() == [10 + 32, 22, 64]  # the paper's way: toy gives 10 negatives
+    only = P.extract_patches([path, normal], tmp_path / "free", annotations=[xml, None],
+                             negatives_from="tumor_free_slides", **kwargs)  # fmt: skip
+    assert only.groupby(["slide", "label"]).size().to_dict() == {("normal_001", 0): 32, ("toy", 1): 22}
+    assert set(only["path"]) == set(both["path"]) - set(both.loc[(both["slide"] == "toy") & (both["label"] == 0), "path"])
+    with pytest.raises(P.DatasetExistsError, match=r"differs in: negatives_from"):
+        P.extract_patches([path, normal], tmp_path / "all", annotations=[xml, None],
+                          negatives_from="tumor_free_slides", **kwargs)  # fmt: skip
+    with pytest.raises(ValueError, match=r"negatives_from must be one of \('all', 'tumor_free_slides'\), got 'normal'"):
+        P.extract_patches(path, tmp_path / "x", annotations=xml, negatives_from="normal", **kwargs)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_slide_without_patches_is_an_error_unless_allowed(toy, tmp_path):
+    path, xml, _ = toy
+    blank = write_pyramid(tmp_path / "blank.tif", np.full((512, 512, 3), 250, np.uint8), levels=2, tile=128)
+    out = tmp_path / "out"
+    with pytest.raises(P.NoPatchesError, match=r"slide blank yields no patches: none of its 16 grid patches has "
+                                               r"tissue fraction >= min_tissue=0.5 \(blank glass\?\); pass "
+                                               r"allow_empty=True \(--allow-empty\)"):  # fmt: skip
+        P.extract_patches([path, blank], out, annotations=[xml, None], level=0, patch_size=128, show_progress=False)
+    assert not out.exists()
+    with pytest.raises(P.NoPatchesError, match=r"slide toy yields no patches: no whole 1024x1024 patch fits in its level 1"):
+        P.extract_patches(path, out, annotations=xml, level=1, patch_size=1024, show_progress=False)
+    with pytest.raises(P.NoPatchesError, match="negatives_from drops it"):  # toy column 3 alone: negatives only
+        P.extract_patches(path, out, annotations=xml, level=0, patch_size=128, region=(384, 0, 128, 1024),
+                          negatives_from="tumor_free_slides", show_progress=False)  # fmt: skip
+    with pytest.warns(UserWarning, match="slide blank yields no patches"):
+        m = P.extract_patches([path, blank], out, annotations=[xml, None], level=0, patch_size=128,
+                              allow_empty=True, show_progress=False)  # fmt: skip
+    assert len(m) == 32 and set(m["slide"]) == {"toy"}
+
+
+def test_camelyon_known_problems_warned_at_extraction(toy, tmp_path):
+    path, xml, _ = toy
+    test_114 = _copy_slide(toy, tmp_path, "test_114")
+    normal_86 = _copy_slide(toy, tmp_path, "normal_086")
+    with pytest.warns(CamelyonDataWarning) as caught:
+        P.extract_patches([test_114, normal_86], tmp_path / "out", annotations=[xml, None], level=0, patch_size=128,
+                          show_progress=False)  # fmt: skip
+    messages = [str(w.message) for w in caught if w.category is CamelyonDataWarning]
+    assert [m.split(":")[0].split(" is ")[0] for m in messages] == [
+        "slide test_114", "slide normal_086", "slide normal_086", "negatives are cut outside the annotated polygons of "
+        "CAMELYON tumour slides (test_114), but not all tumour slides are exhaustively annotated (CAMELYON17 does not "
+        "outline isolated tumour cells exhaustively), so some of these negatives can contain tumour; "
+        "negatives_from='tumor_free_slides' (--negatives-from-tumor-free-slides) takes negatives only from slides "
+        "without tumour"]  # fmt: skip
+    assert "not exhaustively annotated" in messages[0] and "renamed tumor_111" in messages[1]
+    assert "given without annotations" in messages[2]
+    with warnings.catch_warnings():  # slides outside CAMELYON's naming (the demo, toy): no warning
+        warnings.simplefilter("error")
+        P.extract_patches(path, tmp_path / "quiet", annotations=xml, level=0, patch_size=128, show_progress=False)

@@ -50,8 +50,8 @@ def generate_images(generator: nn.Module, n: int, label: int | None = None, *, s
                     batch_size: int = 256) -> np.ndarray:
     """Draw ``n`` images from a generator G as uint8 patches.
 
-    ``z`` is drawn from the paper's prior, uniform in ``[-1, 1]^latent_dim``
-    (:func:`histogan_lite.sampling.sample_z`), and ``G(z)`` (DCGAN) or ``G(z, label)`` (cDCGAN) is
+    ``z`` is drawn from the prior the generator was trained with (``generator.z_prior``: the paper's
+    uniform in ``[-1, 1]^latent_dim``, or N(0, 1); :func:`histogan_lite.sampling.sample_z`), and ``G(z)`` (DCGAN) or ``G(z, label)`` (cDCGAN) is
     converted from ``[-1, 1]`` to ``[0, 255]`` by :func:`histogan_lite.sampling.generate`, which runs G in
     eval mode and restores the mode it found.
 
@@ -92,7 +92,7 @@ def generate_images(generator: nn.Module, n: int, label: int | None = None, *, s
     if n == 0:
         size = getattr(generator, "image_size", 64)
         return np.zeros((0, size, size, 3), np.uint8)
-    z = sample_z(int(n), latent_dim=generator.latent_dim, seed=int(seed))
+    z = sample_z(int(n), latent_dim=generator.latent_dim, seed=int(seed), prior=getattr(generator, "z_prior", "uniform"))
     return tensor_to_images(generate(generator, z, int(label) if conditional else None, batch_size=batch_size))
 
 

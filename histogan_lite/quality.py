@@ -687,7 +687,7 @@ def evaluate_generator(generator: nn.Module, real=None, real_labels=None, *, n: 
         real: unseen real patches (either convention) with ``real_labels``; default ``n`` demo patches from
             :func:`unseen_real_patches` at the generator's size (half per class).
         real_labels: ``(N,)`` labels of ``real`` (needed for a conditional generator).
-        n: generated patches, ``n`` per class for a conditional generator, ``z`` uniform in [-1, 1]
+        n: generated patches, ``n`` per class for a conditional generator, ``z`` from the generator's prior
             (:func:`histogan_lite.protocol.generate_images`, seeds ``seed`` and ``seed + 1 + c``).
         train, classifier, seed, k, kid_subsets, max_train, keep_images: as for :func:`gan_quality`.
 

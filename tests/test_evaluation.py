@@ -268,6 +268,20 @@ def test_generate_images_labels(generator64):
         ev.generate_images(Generator(image_size=64, n_classes=0), 2, 1)
 
 
+def test_generate_images_draws_z_from_the_generators_own_prior(monkeypatch):
+    """A generator trained on N(0, 1) z must be sampled from N(0, 1), not from the paper's uniform prior."""
+    from histogan_lite import protocol
+    from histogan_lite.models import Generator
+    from histogan_lite.sampling import sample_z
+
+    seen = []
+    monkeypatch.setattr(protocol, "generate", lambda g, z, label, batch_size: seen.append(z) or torch.zeros(len(z), 3, 64, 64))
+    for prior in ("uniform", "normal"):
+        protocol.generate_images(Generator(image_size=64, width=32, n_classes=0, z_prior=prior), 4, seed=5)
+        torch.testing.assert_close(seen[-1], sample_z(4, seed=5, prior=prior))
+    assert seen[-1].abs().max() > 1  # N(0, 1) leaves [-1, 1]: the prior really differs
+
+
 def test_confidence_intervals():
     mean, lo, hi = ev.mean_confidence_interval([0.5, 0.6, 0.7])
     # t_{0.975, 2} = 4.302653; s = 0.1; half width = 4.302653 * 0.1 / sqrt(3)

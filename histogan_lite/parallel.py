@@ -116,7 +116,10 @@ def _stop_pool(pool: ProcessPoolExecutor, futures, stop, grace: float) -> None:
         fut.cancel()  # only tasks not yet handed to a worker can be cancelled
     running = [f for f in futures if not f.done()]
     _, late = wait(running, timeout=grace)
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle in 3.10-3.13
+    if late and hasattr(pool, "terminate_workers"):  # Python 3.14+
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
     pool.shutdown(wait=False, cancel_futures=True)
     if late:
         for p in processes:

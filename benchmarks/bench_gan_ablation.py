@@ -39,6 +39,8 @@ CONFIGS = {
     "ttur": dict(lr_d=4e-4, lr_g=1e-4),
     "spectral-norm-D": dict(d_spectral_norm=True),
     "tricks-off": dict(instance_noise=0.0, real_label=1.0, g_steps=1),
+    # the recipe the shipped generators use: resize-convolution, 4x4 kernels in D, one G step, no instance noise
+    "shipped": dict(upsample="resize-conv", kernel_size=4, g_steps=1, instance_noise=0.0),
     # the pytorch/examples DCGAN recipe on this architecture: 4x4 kernels, N(0,1) z, plain BCE, 1 G step
     "reference": dict(kernel_size=4, z_prior="normal", instance_noise=0.0, real_label=1.0, g_steps=1),
 }

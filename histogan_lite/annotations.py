@@ -38,6 +38,7 @@ __all__ = [
     "AnnotatedPolygon",
     "Annotations",
     "read_asap_xml",
+    "asap_xml_text",
     "write_asap_xml",
     "rasterize",
 ]
@@ -233,55 +234,125 @@ def read_asap_xml(
     return result
 
 
-def write_asap_xml(path: str | os.PathLike, polygons: list[tuple[str, list[tuple[float, float]]]]) -> Path:
-    """Write polygons as ASAP XML (the format :func:`read_asap_xml` reads), atomically.
+def asap_xml_text(
+    polygons: list[tuple[str, list[tuple[float, float]]]],
+    *,
+    comment: str | None = None,
+    colors: dict[str, str] | None = None,
+    group_colors: dict[str, str] | None = None,
+) -> str:
+    """ASAP / CAMELYON16 annotation XML for polygons in level-0 pixels (the format :func:`read_asap_xml` reads).
+
+    ``ASAP_Annotations`` > ``Annotations`` > ``Annotation Name="Annotation i" Type="Polygon"
+    PartOfGroup=... Color=...`` > ``Coordinates`` > ``Coordinate Order X Y`` (4 decimals).
 
     Args:
-        path: output ``.xml`` file.
-        polygons: list of ``(group, [(x, y), ...])`` in level-0 pixels.
+        polygons: list of ``(group, [(x, y), ...])`` (or an ``(n, 2)`` array) in level-0 pixels.
+        comment: an XML comment written after the declaration (e.g. "synthetic teaching data").
+        colors: colour of each annotation by group (default ``#F4FA58``, ASAP's yellow).
+        group_colors: when given, the ``AnnotationGroups`` block ASAP writes, one ``Group`` per group used
+            (sorted), in these colours (default ``#FF0000``).
 
     Returns:
-        The path written.
+        The XML text, ending in a newline.
     """
-    lines = ['<?xml version="1.0"?>', "<ASAP_Annotations>", "\t<Annotations>"]
+    colors = colors or {}
+    lines = ['<?xml version="1.0"?>']
+    if comment is not None:
+        lines.append(f"<!-- {comment} -->")
+    lines += ["<ASAP_Annotations>", "\t<Annotations>"]
     for i, (group, pts) in enumerate(polygons):
-        lines.append(f'\t\t<Annotation Name="Annotation {i}" Type="Polygon" PartOfGroup="{group}" Color="#F4FA58">')
+        color = colors.get(group, "#F4FA58")
+        lines.append(f'\t\t<Annotation Name="Annotation {i}" Type="Polygon" PartOfGroup="{group}" Color="{color}">')
         lines.append("\t\t\t<Coordinates>")
         for j, (x, y) in enumerate(pts):
             lines.append(f'\t\t\t\t<Coordinate Order="{j}" X="{float(x):.4f}" Y="{float(y):.4f}" />')
         lines.append("\t\t\t</Coordinates>")
         lines.append("\t\t</Annotation>")
-    lines += ["\t</Annotations>", "</ASAP_Annotations>", ""]
-    return atomic_write_text(path, "\n".join(lines))
+    lines.append("\t</Annotations>")
+    if group_colors is not None:
+        lines.append("\t<AnnotationGroups>")
+        for group in sorted({g for g, _ in polygons}):
+            lines.append(f'\t\t<Group Name="{group}" PartOfGroup="None" Color="{group_colors.get(group, "#FF0000")}">')
+            lines.append("\t\t\t<Attributes />")
+            lines.append("\t\t</Group>")
+        lines.append("\t</AnnotationGroups>")
+    lines += ["</ASAP_Annotations>", ""]
+    return "\n".join(lines)
+
+
+def write_asap_xml(path: str | os.PathLike, polygons: list[tuple[str, list[tuple[float, float]]]], *,
+                   overwrite: bool = True, **options) -> Path:
+    """Write polygons as ASAP XML (:func:`asap_xml_text`), atomically.
+
+    Args:
+        path: output ``.xml`` file.
+        polygons: list of ``(group, [(x, y), ...])`` in level-0 pixels.
+        overwrite: replace an existing file (``False``: raise ``FileExistsError``).
+        **options: ``comment``, ``colors``, ``group_colors`` of :func:`asap_xml_text`.
+
+    Returns:
+        The path written.
+    """
+    return atomic_write_text(path, asap_xml_text(polygons, **options), overwrite=overwrite)
+
+
+def _fill_ring(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Even-odd scan-line fill of one closed ring: pixel (r, c) is set when its centre (c + 0.5, r + 0.5) is inside.
+
+    ``xy`` (n, 2) are (x, y) in pixel units of the output (pixel c spans [c, c + 1)); the ring may or may
+    not repeat its first vertex. Work grows with rows x edges, not with the area filled.
+    """
+    h, w = shape
+    x0, y0 = xy[:, 0], xy[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    rows, xs = [], []
+    for a, b, c, d in zip(x0, y0, x1, y1):
+        if b == d:
+            continue
+        lo, hi = min(b, d), max(b, d)
+        r = np.arange(max(0, int(np.ceil(lo - 0.5))), min(h, int(np.ceil(hi - 0.5))))  # lo <= r + 0.5 < hi
+        if len(r):
+            rows.append(r)
+            xs.append(a + (r + 0.5 - b) * (c - a) / (d - b))
+    out = np.zeros((h, w), bool)
+    if not rows:
+        return out
+    rows, xs = np.concatenate(rows), np.concatenate(xs)
+    order = np.lexsort((xs, rows))
+    rows, xs = rows[order], xs[order]
+    starts, ends = rows[0::2], rows[1::2]
+    assert np.array_equal(starts, ends), "ring edges must cross each row an even number of times"
+    c0 = np.clip(np.ceil(xs[0::2] - 0.5), 0, w).astype(np.int64)  # first column whose centre >= x_in
+    c1 = np.clip(np.ceil(xs[1::2] - 0.5), 0, w).astype(np.int64)  # first column whose centre >= x_out
+    for r, a, b in zip(starts.tolist(), c0.tolist(), c1.tolist()):
+        out[r, a:b] = True
+    return out
 
 
 def rasterize(geometry: BaseGeometry, shape: tuple[int, int], downsample: float | tuple[float, float]) -> np.ndarray:
-    """Draw a level-0 geometry into a boolean mask at a coarser scale (for overlays and figures).
+    """Draw a level-0 geometry into a boolean mask at a coarser scale (labels, overlays, demo slides).
 
     Args:
-        geometry: polygonal geometry in level-0 pixels.
+        geometry: polygonal geometry in level-0 pixels (a ``MultiPolygon`` is the union of its parts,
+            which may overlap).
         shape: ``(height, width)`` of the mask.
-        downsample: level-0 pixels per mask pixel, one number or ``(sx, sy)``.
+        downsample: level-0 pixels per mask pixel, one number or ``(sx, sy)``; mask pixel ``(r, c)``
+            covers level-0 ``[c sx, (c + 1) sx) x [r sy, (r + 1) sy)``.
 
     Returns:
-        ``bool`` array ``shape``; a mask pixel is True when its centre lies inside the geometry
-        (holes, such as exclusion regions, stay False).
+        ``bool`` array ``shape``; a mask pixel is True when its centre lies inside the geometry (even-odd
+        rule per ring; holes, such as exclusion regions, stay False).
     """
-    from skimage.draw import polygon as draw_polygon
-
     sx, sy = (downsample, downsample) if np.isscalar(downsample) else downsample
+    scale = np.array([float(sx), float(sy)])
     mask = np.zeros(shape, dtype=bool)
     geom = _polygonal(geometry)
     for poly in getattr(geom, "geoms", [geom]):
         if poly.is_empty:
             continue
-        xy = np.asarray(poly.exterior.coords)
-        part = np.zeros(shape, dtype=bool)
-        rr, cc = draw_polygon(xy[:, 1] / sy - 0.5, xy[:, 0] / sx - 0.5, shape=shape)
-        part[rr, cc] = True
+        part = _fill_ring(np.asarray(poly.exterior.coords, dtype=np.float64)[:, :2] / scale, shape)
         for ring in poly.interiors:  # holes, e.g. exclusion regions cut out of a tumour
-            xy = np.asarray(ring.coords)
-            rr, cc = draw_polygon(xy[:, 1] / sy - 0.5, xy[:, 0] / sx - 0.5, shape=shape)
-            part[rr, cc] = False
+            part &= ~_fill_ring(np.asarray(ring.coords, dtype=np.float64)[:, :2] / scale, shape)
         mask |= part
     return mask

@@ -13,15 +13,11 @@ WHY_LONG = "Long because"  # a function over the limit says why in its docstring
 # entry is removed then; a new module or function over a limit fails at once.
 MODULES_TOO_BIG_FOR_NOW = {
     "quality.py": "helper quality: 777 lines at 14:35 (issue 11)",
-    "synthetic.py": "helper renderer: renderer / demo slides split (issue 12, 14)",
     "training.py": "helpers realdata (load_data -> datasets.py), robust (checkpoint I/O -> checkpoints.py)",
 }
 FUNCTIONS_TOO_LONG_FOR_NOW = {
     "classifier.py:train_classifier": "helpers robust / realdata are editing it (issue 14, 15)",
     "patches.py:extract_patches": "helper robust (issue 15: extraction interrupts)",
-    "synthetic.py:_render": "helper renderer (issue 12)",
-    "synthetic.py:make_patches": "helper renderer (issue 12)",
-    "synthetic.py:make_demo_slide": "helper renderer (issue 12)",
 }
 
 
@@ -72,7 +68,6 @@ def test_only_sample_z_draws_the_prior_by_hand():
 # In-function imports of package modules, each module with who moves them to the top (issue 14 pt 1).
 LATE_IMPORTS_FOR_NOW = {
     "quality.py": "helper quality",
-    "synthetic.py": "helper renderer",
     "train.py": "helper recipe (train.py CLI)",
 }
 

@@ -339,7 +339,8 @@ SCRATCH_INTRO_ALTS = ["Scratch book, figure 1", "A red square"]
 
 
 def _scratch_book(folder: Path) -> Path:
-    """A book with the project's _config.yml and extensions, an intro with two images, one notebook."""
+    """A book with the project's _config.yml and extensions, an intro with two images and the
+    bibliography, and one notebook with titled and untitled figures."""
     folder.mkdir(parents=True)
     config = (ROOT / "_config.yml").read_text()
     config = config.replace("  - book/references.bib", "  - references.bib")
@@ -350,7 +351,10 @@ def _scratch_book(folder: Path) -> Path:
     from PIL import Image
 
     Image.new("RGB", (8, 8), "red").save(folder / "square.png")
-    (folder / "intro.md").write_text("# Scratch book\n\n![](square.png)\n\n![A red square](square.png)\n")
+    (folder / "intro.md").write_text(
+        "# Scratch book\n\n![](square.png)\n\n![A red square](square.png)\n\n"
+        "## References\n\n```{bibliography}\n:all:\n```\n"  # docutils' citation markup goes through axe too
+    )
     cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in SCRATCH_CELLS]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}

@@ -5,7 +5,7 @@ demo slides and a 2,000-patch set) in under 60 s. Rendering is single-threaded n
 threads are pinned to 1 before numpy is imported. Each patch timing is the best of ``--repeat`` runs;
 wall and CPU (process) time are both reported because the reference machine is shared.
 
-``--compare REF`` also times ``histogan_lite/synthetic.py`` as it was at git revision ``REF`` (e.g. the
+``--compare REF`` also times ``histogan_lite.synthetic`` (the package as it was at git revision ``REF``) (e.g. the
 last commit of renderer version 9), interleaved with today's in the same run, and reports the CPU
 ratio (goal of issue 12: today's within 20 % of the older renderer).
 
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each patch timing (best is kept)")
     parser.add_argument("--skip-slides", action="store_true", help="only time make_patches")
-    parser.add_argument("--compare", default=None, help="git revision whose synthetic.py is timed side by side")
+    parser.add_argument("--compare", default=None, help="git revision whose synthetic.make_patches is timed side by side")
     args = parser.parse_args(argv)
 
     import torch
@@ -48,18 +48,20 @@ def main(argv=None) -> int:
         what = f"`make_patches` {size} x {size} (n = {n})"
         rows.append((what, f"{n / best[0]:.0f} patches/s", f"{n / best[1]:.0f} patches/s"))
     if args.compare:
-        import importlib.util
+        import importlib
+        import io
         import subprocess
+        import tarfile
 
-        code = subprocess.run(["git", "show", f"{args.compare}:histogan_lite/synthetic.py"], cwd=HERE.parent,
-                              check=True, capture_output=True, text=True).stdout
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "synthetic_old.py"
-            path.write_text(code)
-            spec = importlib.util.spec_from_file_location("synthetic_old", path)
-            old = importlib.util.module_from_spec(spec)
-            sys.modules["synthetic_old"] = old  # dataclasses look their module up
-            spec.loader.exec_module(old)
+        # the whole package at REF, renamed, so that a renderer split over several modules imports too
+        tar = subprocess.run(["git", "archive", args.compare, "histogan_lite"], cwd=HERE.parent, check=True,
+                             capture_output=True).stdout
+        tmp = Path(tempfile.mkdtemp(prefix="bench_synthetic_"))
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            tf.extractall(tmp, filter="data")
+        (tmp / "histogan_lite").rename(tmp / "histogan_lite_old")
+        sys.path.insert(0, str(tmp))
+        old = importlib.import_module("histogan_lite_old.synthetic")
         old.make_patches(4)
         cpu = {"old": [], "new": []}
         for _ in range(args.repeat):  # interleaved, best of each

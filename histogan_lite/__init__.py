@@ -10,6 +10,8 @@ Data flows one way through the modules::
         -> inversion/latent/judges, classifier/protocol/gradcam/quality (evaluation re-exports) -> plotting
 
 ``utils`` is the ground floor under all of them: image and label conventions, ``CLASS_NAMES``, devices.
+The demo data stand in for the slides: ``render`` (pixels) -> ``synthetic_slides`` (demo slides, via
+``annotations``) -> ``synthetic`` (attributes, patches, the slide cache; the public face).
 
 Not for diagnostic use: every model and image here is for teaching only.
 """

@@ -113,6 +113,52 @@ def test_rasterize_keeps_holes():
     assert not mask[6, 6] and mask[0, 0] and not mask[11, 11]
 
 
+def test_rasterize_matches_skimage_polygon_on_irregular_outlines():
+    # issue 14: rasterize became a scan-line fill (100x faster on slide-sized masks); same pixels as the
+    # scikit-image point-in-polygon fill it replaced, on star-shaped outlines at several scales
+    from shapely.geometry import Polygon
+    from skimage.draw import polygon as draw_polygon
+
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = int(rng.integers(5, 60))
+        t = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = rng.uniform(20, 60, n)
+        xy = np.stack([70 + r * np.cos(t), 65 + r * np.sin(t)], axis=1) * rng.uniform(0.5, 3)
+        ds = float(rng.choice([1.0, 2.5, 4.0, 16.0]))
+        shape = (int(140 * 3 / ds) + 3, int(150 * 3 / ds) + 3)
+        expected = np.zeros(shape, bool)
+        rr, cc = draw_polygon(xy[:, 1] / ds - 0.5, xy[:, 0] / ds - 0.5, shape=shape)
+        expected[rr, cc] = True
+        assert np.array_equal(rasterize(Polygon(xy), shape, ds), expected), trial
+
+
+def test_rasterize_multipolygon_is_the_union_of_overlapping_parts():
+    from shapely.geometry import MultiPolygon, Polygon
+
+    a, b = Polygon(square(0, 0, 40)), Polygon(square(20, 0, 40))  # overlap x in [20, 40)
+    mask = rasterize(MultiPolygon([a, b]), (5, 7), 10)
+    assert mask[:4, :6].all() and mask.sum() == 24  # x 0..60, y 0..40 at 10 px per mask pixel
+
+
+def test_asap_xml_text_options_and_round_trip(tmp_path):
+    from histogan_lite.annotations import asap_xml_text
+
+    polys = [("_0", square(0, 0, 40)), ("_2", square(10, 10, 10))]
+    plain = asap_xml_text(polys)
+    assert "<!--" not in plain and "AnnotationGroups" not in plain and plain.count('Color="#F4FA58"') == 2
+    text = asap_xml_text(polys, comment="demo", colors={"_2": "#64FE2E"}, group_colors={"_0": "#FF0000"})
+    assert text.splitlines()[1] == "<!-- demo -->"
+    assert 'PartOfGroup="_2" Color="#64FE2E"' in text
+    assert '<Group Name="_0" PartOfGroup="None" Color="#FF0000">' in text
+    assert '<Group Name="_2" PartOfGroup="None" Color="#FF0000">' in text
+    path = write_asap_xml(tmp_path / "d.xml", polys, comment="demo", group_colors={})
+    assert path.read_text() == asap_xml_text(polys, comment="demo", group_colors={})
+    assert read_asap_xml(path).tumor_region.area == 1500
+    with pytest.raises(FileExistsError):
+        write_asap_xml(path, polys, overwrite=False)
+
+
 def test_camelyon17_xml_has_exactly_its_three_polygons(real_data):
     path = real_data / "annotations" / "patient_004_node_4.xml"
     ann = read_asap_xml(path)

@@ -347,7 +347,7 @@ def load_generator_checkpoint(
             "(python -m histogan_lite.train) for a fair comparison",
             stacklevel=2,
         )
-    return G.to(device).eval()
+    return G.to(device).eval()  # on purpose: a freshly built model is returned ready for inference (documented)
 
 
 def classifier_config(model: nn.Module) -> dict:
@@ -433,7 +433,7 @@ def load_classifier(path: str | os.PathLike, *, device: str | torch.device = "au
         if not isinstance(cfg, dict) or not {"kind", "image_size", "n_classes", "width"} <= set(cfg):
             raise ValueError(f"{json_path} describes no classifier (needs kind, image_size, n_classes, width)")
         model = _build_checked(cfg, _read_tensors(st_path, meta), st_path)
-    return model.to(select_device(device)).eval()
+    return model.to(select_device(device)).eval()  # on purpose: a fresh model, returned ready for inference
 
 
 def _build_checked(cfg: dict, state: dict, source: Path) -> nn.Module:

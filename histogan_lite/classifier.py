@@ -204,14 +204,14 @@ class _InceptionClassifier(nn.Module):
         head = set(map(id, self.net.fc.parameters()))
         for p in self.net.parameters():
             p.requires_grad_(id(p) in head or not self.frozen)
-        return self.train(self.training)
+        return self.train(self.training)  # on purpose: re-applies the current mode to the new frozen set
 
     def train(self, mode: bool = True) -> "_InceptionClassifier":
         super().train(mode)
         if mode and self.frozen:
             for name, child in self.net.named_children():
                 if name not in ("fc", "dropout"):
-                    child.eval()
+                    child.eval()  # on purpose: frozen layers keep their batch-norm statistics
         return self
 
     @property
@@ -441,7 +441,7 @@ def train_classifier(
     iterations, t0 = 0, time.perf_counter()
     bar = progress(range(1, n_epochs + 1), desc=f"train {kind}", disable=not show_progress, leave=False)
     for epoch in bar:
-        model.train()
+        model.train()  # on purpose: the training loop of the model built above (validation restores it)
         order = torch.randperm(len(ds_tr), generator=gen)
         chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         batches = loader(ds_tr, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers, device=dev)
@@ -483,7 +483,7 @@ def train_classifier(
         model.load_state_dict(best_state)
     else:
         best_epoch = len(history)
-    model.eval()
+    model.eval()  # on purpose: the new classifier is returned ready for inference (documented)
     model.history = history
     model.best_epoch = best_epoch
     model.iterations = iterations

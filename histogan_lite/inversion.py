@@ -322,6 +322,11 @@ def train_encoder(
         seed: seeds the encoder's initial weights and the z drawn.
         progress: show a progress bar with the loss.
 
+    Modes: the generator runs in eval mode and gets back the train/eval mode (of every submodule) and the
+    ``requires_grad`` flags it came with, also when training stops with an error or an interrupt
+    (:func:`histogan_lite.utils.eval_mode`). The encoder is this function's own: it trains in train mode
+    and is returned in eval mode, ready for :func:`encode` (which would use eval mode anyway).
+
     Returns:
         The trained encoder in eval mode, on the generator's device; its ``loss_history`` attribute lists
         the loss of every step (mean squared error in latent units).
@@ -341,7 +346,7 @@ def train_encoder(
     rng = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
     losses: list[float] = []
-    encoder.train()
+    encoder.train()  # a hand call on purpose: the encoder is built above and trained here (nobody else's mode)
     frozen = [p.requires_grad for p in generator.parameters()]
     for p in generator.parameters():
         p.requires_grad_(False)  # G is fixed: no gradients accumulate in its weights
@@ -371,7 +376,7 @@ def train_encoder(
             bar.close()
             for p, flag in zip(generator.parameters(), frozen):
                 p.requires_grad_(flag)
-    encoder.eval()
+    encoder.eval()  # a hand call on purpose: the new encoder is returned ready for inference (documented)
     encoder.loss_history = losses
     return encoder
 

@@ -248,7 +248,7 @@ def _inception_features(images, device, batch_size: int = 64) -> np.ndarray:
         raise RuntimeError(f"could not load the ImageNet weights of Inception V3: {exc}") from exc
     net.fc = nn.Identity()
     dev = select_device(device)
-    net = net.to(dev).eval()
+    net = net.to(dev).eval()  # on purpose: a fresh ImageNet network built above, only ever used for inference
     mean = torch.tensor(_IMAGENET_MEAN, device=dev).view(1, 3, 1, 1)
     std = torch.tensor(_IMAGENET_STD, device=dev).view(1, 3, 1, 1)
     x = as_image_tensor(images)

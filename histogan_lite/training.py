@@ -847,8 +847,10 @@ def train(
     config, t0, c0, saturated, samples = run.config, time.perf_counter(), time.process_time(), 0, []
     bar = progress(range(run.start, config.steps), total=config.steps - run.start, initial=0,
                    desc=f"{config.model} {config.image_size}px", disable=not show_progress or run.rank != 0)
+    # hand calls on purpose: the training loop itself; G and D are this run's own (built or resumed by
+    # _setup_run), and the sample grids in the loop go through generate(), which restores train mode
     run.G.train()
-    run.D.train()
+    run.D.train()  # on purpose: as G above
     for step in bar:
         gen = step_generator(config.seed, step, run.rank, run.dev)
         real, y = run.batch(gen)
@@ -879,6 +881,6 @@ def train(
         import torch.distributed as dist
 
         dist.barrier()
-    run.G.eval()
+    run.G.eval()  # on purpose: the trained G is returned ready for sampling (TrainResult: G in eval mode)
     history = pd.DataFrame(run.history, columns=["step", "loss_d", "loss_g", "d_real", "d_fake", "noise_std", "seconds"])
     return TrainResult(run.G, run.D, history, samples, config, run.last_ckpt)

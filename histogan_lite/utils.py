@@ -449,7 +449,7 @@ def eval_mode(*models: torch.nn.Module):
     """
     saved = [(m, [(sub, sub.training) for sub in m.modules()]) for m in models if m is not None]
     for m, _ in saved:
-        m.eval()
+        m.eval()  # on purpose: the guard itself; the flags are restored below
     try:
         yield models
     finally:

@@ -44,10 +44,12 @@ __all__ = [
 ]
 
 _ONINPUT = (
-    "var c=this.closest('.histogan-slider'),i=+this.value;"
-    "c.querySelector('.histogan-slider-frame').src=JSON.parse(c.getAttribute('data-frames'))[i];"
+    "var c=this.closest('.histogan-slider'),i=+this.value,f=c.querySelector('.histogan-slider-frame'),"
+    "l=JSON.parse(c.getAttribute('data-labels'))[i];"
+    "f.src=JSON.parse(c.getAttribute('data-frames'))[i];"
+    "f.alt=c.getAttribute('data-alt')+', '+l;"
     "c.setAttribute('data-index',i);"
-    "c.querySelector('.histogan-slider-value').textContent=JSON.parse(c.getAttribute('data-labels'))[i];"
+    "c.querySelector('.histogan-slider-value').textContent=l;"
 )
 
 
@@ -92,7 +94,7 @@ def frames_html(
     name: str = "value",
     initial: int = 0,
     scale: float = 3.0,
-    alt: str = "generated image",
+    alt: str | None = None,
 ) -> str:
     """A self-contained HTML slider over pre-rendered frames (works in the static book, no kernel).
 
@@ -104,7 +106,9 @@ def frames_html(
         name: what the slider moves, for the input's accessible label.
         initial: index of the frame shown first.
         scale: display magnification (pixels are drawn as blocks, not blurred).
-        alt: alt text of the image.
+        alt: what the frames show, for screen readers; default ``title``, else ``"Generated image"``.
+            The image's ``alt`` is this with the current readout (``"<alt>, lambda = 0.50"``), kept in
+            step with the slider (``data-alt`` holds the part before the readout).
 
     Returns:
         An HTML string: ``<div class="histogan-slider" ...>`` with one ``<img>`` (see the module docstring).
@@ -126,16 +130,17 @@ def frames_html(
     uid = uuid.uuid4().hex[:12]
     labels = [str(s) for s in labels]
     uris = ["data:image/png;base64," + base64.b64encode(png_bytes(im)).decode("ascii") for im in images]
+    alt = " ".join((alt or title or "Generated image").split())
     parts = [
         f'<div class="histogan-slider" id="histogan-slider-{uid}" data-n-frames="{len(images)}" '
         f'data-index="{initial}" data-labels="{html.escape(json.dumps(labels), quote=True)}" '
-        f'data-frames="{html.escape(json.dumps(uris), quote=True)}" '
+        f'data-frames="{html.escape(json.dumps(uris), quote=True)}" data-alt="{html.escape(alt, quote=True)}" '
         'style="display:inline-block;font-family:sans-serif;font-size:13px;margin:4px 0">'
     ]
     if title:
         parts.append(f'<div class="histogan-slider-title" style="font-weight:bold;margin-bottom:4px">{html.escape(title)}</div>')
     parts.append(
-        f'<img class="histogan-slider-frame" src="{uris[initial]}" alt="{html.escape(alt)}" '
+        f'<img class="histogan-slider-frame" src="{uris[initial]}" alt="{html.escape(alt + ", " + labels[initial], quote=True)}" '
         f'width="{round(w * scale)}" height="{round(h * scale)}" style="display:block;image-rendering:pixelated">'
     )
     parts.append(

@@ -271,11 +271,12 @@ def test_static_sliders_change_the_frame(server, browser):
             slider.scroll_into_view_if_needed()
             rng = slider.locator("input[type=range]")
             img = slider.locator("img")
-            before = img.get_attribute("src")
+            before, alt_before = img.get_attribute("src"), img.get_attribute("alt")
             top = rng.get_attribute("max")
             rng.fill(top)  # sets the value and fires input/change
-            after = img.get_attribute("src")
+            after, alt_after = img.get_attribute("src"), img.get_attribute("alt")
             assert after != before, f"slider {i} did not change the displayed frame"
+            assert alt_after != alt_before and not is_file_name_alt(alt_after, after), (alt_before, alt_after)
         page.screenshot(path=str(SCREENSHOTS / "05_latent_editing_slider.png"))
         assert not errors, errors
     finally:

@@ -65,6 +65,10 @@ def test_frames_html_structure_and_pixels():
     assert 'width="8" height="6"' in imgs[0]  # scale 2 of a 4 x 3 frame
     assert re.search(r'<input class="histogan-slider-input" type="range" min="0" max="2" step="1" value="1"', text)
     assert '<span class="histogan-slider-value">b</span>' in text
+    assert re.search(r'<img class="histogan-slider-frame" src="[^"]+" alt="T, b"', text)  # title + readout
+    assert ' data-alt="T" ' in text
+    untitled = W.frames_html(frames, ["a", "b", "c"], initial=2)
+    assert re.search(r' alt="Generated image, c"', untitled)
     assert "<script" not in text and "http" not in text.replace("histogan", "")  # nothing external
 
 
@@ -87,19 +91,21 @@ def test_static_slider_script_shows_the_chosen_frame():
     labels = html.unescape(re.search(r'data-labels="([^"]*)"', text).group(1))
     frames = html.unescape(re.search(r'data-frames="([^"]*)"', text).group(1))
     script = f"""
-    const img = {{src: 'initial'}};
+    const img = {{src: 'initial', alt: 'initial'}};
     const value = {{textContent: 'x0'}};
-    const attrs = {{'data-labels': {json.dumps(labels)}, 'data-frames': {json.dumps(frames)}, 'data-index': '0'}};
+    const attrs = {{'data-labels': {json.dumps(labels)}, 'data-frames': {json.dumps(frames)}, 'data-index': '0',
+                   'data-alt': 'Generated image'}};
     const box = {{querySelector: sel => sel === '.histogan-slider-frame' ? img : value,
                  getAttribute: k => attrs[k], setAttribute: (k, v) => {{ attrs[k] = String(v); }}}};
     const input = {{value: '2', closest: () => box}};
     (function () {{ {handler} }}).call(input);
-    console.log(JSON.stringify([img.src, attrs['data-index'], value.textContent]));
+    console.log(JSON.stringify([img.src, attrs['data-index'], value.textContent, img.alt]));
     """
     out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    src, index, readout = json.loads(out.stdout)
+    src, index, readout, alt = json.loads(out.stdout)
     assert np.array_equal(_decode(src), _solid(2)) and (index, readout) == ("2", "x2")
+    assert alt == "Generated image, x2"  # the alt follows the frame
 
 
 def test_headless_slider_builds_no_widget(dcgan, monkeypatch):

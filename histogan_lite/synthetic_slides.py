@@ -7,7 +7,7 @@ islands, irregular metastases (ASAP groups ``_0``, ``_1``) with a non-tumour hol
 slide (one scanning centre), drawn by :mod:`histogan_lite.synthetic`, which is the public face of the demo
 data (``synthetic.make_demo_slide``, ``synthetic.demo_slides`` with its cache).
 
-The outlines are written with :func:`histogan_lite.annotations.asap_xml_text` and drawn into the label
+The outlines are written with :func:`histogan_lite.annotations.write_asap_xml` and drawn into the label
 mask with :func:`histogan_lite.annotations.rasterize`, the same reader / rasterizer the patch pipeline
 uses for CAMELYON's XML. Coordinates are level-0 pixels (x right, y down) unless a name says otherwise.
 """
@@ -23,9 +23,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from shapely.geometry import MultiPolygon, Polygon
 
-from .annotations import asap_xml_text, rasterize
+from .annotations import asap_xml_text, rasterize, write_asap_xml
 from .render import _patch_key, _render
-from .utils import atomic_path, atomic_write_text, data_dir, progress
+from .utils import atomic_path, data_dir, progress
 
 __all__ = [
     "SLIDE_MPP",
@@ -132,12 +132,19 @@ def asap_xml(annotations: list) -> str:
         PartOfGroup=...`` > ``Coordinates`` > ``Coordinate Order X Y``, then the ``AnnotationGroups``
         block that ASAP writes (one ``Group`` per group used).
     """
-    return asap_xml_text(
-        [(group, np.asarray(verts, dtype=float)) for group, verts in annotations],
-        comment="histogan-lite demo annotations: synthetic teaching data, not patient data",
-        colors={"_0": "#F4FA58", "_1": "#F4FA58", "_2": "#64FE2E"},
-        group_colors={"_0": "#FF0000", "_1": "#FF0000", "_2": "#00FF00"},
-    )
+    return asap_xml_text(_as_polygons(annotations), **_DEMO_XML)
+
+
+# the demo's XML: a comment saying what it is, ASAP's annotation and group colours
+_DEMO_XML = dict(
+    comment="histogan-lite demo annotations: synthetic teaching data, not patient data",
+    colors={"_0": "#F4FA58", "_1": "#F4FA58", "_2": "#64FE2E"},
+    group_colors={"_0": "#FF0000", "_1": "#FF0000", "_2": "#00FF00"},
+)
+
+
+def _as_polygons(annotations: list) -> list:
+    return [(group, np.asarray(verts, dtype=float)) for group, verts in annotations]
 
 
 def _raster(polys: list, shape: tuple[int, int], downsample: float) -> np.ndarray:
@@ -261,7 +268,7 @@ def write_demo_slide(path, kind: str, seed: int, size: str, *, stains: dict, ren
     )
     _write_pyramid(path, layout, kind, seed, stains, desc, overwrite, show_progress)
     if kind == "tumor":
-        atomic_write_text(xml_path, asap_xml(layout["annotations"]), overwrite=overwrite)
+        write_asap_xml(xml_path, _as_polygons(layout["annotations"]), overwrite=overwrite, **_DEMO_XML)
         info = PngInfo()
         info.add_text("downsample", str(MASK_DOWNSAMPLE))
         info.add_text("values", "0 glass, 1 normal tissue, 2 tumour")

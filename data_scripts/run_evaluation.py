@@ -1,7 +1,10 @@
 """Run the paper's evaluation protocol (Tables 2-4, Grad-CAM agreement, KID) and store the tables.
 
 Real images are the synthetic demo patches (``histogan_lite.synthetic.make_patches``: teaching data,
-not patient data; one magnification, so one table stands for the paper's Tables 2 and 3); generated
+not patient data; one magnification, so one table stands for the paper's Tables 2 and 3), or any data
+spec of ``histogan_lite.datasets.open_data`` with ``--data`` (``pcam``, a patch manifest ``.csv``, a folder
+of images; each part then draws disjoint patches, and Grad-CAM is scored only against estimated nucleus
+masks, since real patches have no true ones); generated
 images come from a cDCGAN: a shipped checkpoint (``--generator cdcgan-64``) or a training checkpoint of
 ``python -m histogan_lite.train`` (``--checkpoint runs/cdcgan/checkpoint.safetensors``).
 
@@ -53,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--generator", default=None, help="shipped cDCGAN name for pretrained.load_generator (cdcgan-64)")
     src.add_argument("--checkpoint", type=Path, default=None, help="a cDCGAN checkpoint written by histogan_lite.train")
+    p.add_argument("--data", default="demo",
+                   help="real patches: 'demo' (default), 'pcam', a patch manifest .csv or a folder of images")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, splits and trainings (default 0)")
     p.add_argument("--kind", choices=["cnn", "inception_v3"], default="cnn", help="classifier (default: cnn)")
     p.add_argument("--sample-counts", type=int, nargs="+", help="training-set sizes of Tables 2-3")
@@ -136,17 +141,60 @@ def load_cdcgan(args, device):
     return G.eval(), desc
 
 
-def real_and_generated(G, n_per_class: int, seed: int, image_size: int):
-    """Demo patches (balanced) and the same number of cDCGAN images per class."""
+class RealPatches:
+    """The real patches of every part: demo renders (one seed per part, as always), or for another data
+    spec disjoint draws from one seeded permutation per class of that dataset (no patch used twice)."""
+
+    def __init__(self, spec: str, size: int, seed: int):
+        import numpy as np
+
+        from histogan_lite.datasets import open_data
+
+        self.spec, self.size, self.seed = str(spec), size, seed
+        self.demo = self.spec == "demo"
+        if not self.demo:
+            self.dataset = open_data(self.spec, size)
+            labels = self.dataset.labels
+            if labels is None:
+                raise ValueError(f"--data {self.spec}: the evaluation needs class labels (negative/positive)")
+            rng = np.random.default_rng(seed)
+            self.pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in (0, 1)}
+
+    def draw(self, n: int, offset: int, label: int | None = None, return_mask: bool = False):
+        """``(uint8 (n, s, s, 3), int64 (n,)[, bool masks or None])``, balanced unless ``label`` is given."""
+        import numpy as np
+
+        from histogan_lite.datasets import take
+        from histogan_lite.synthetic import make_patches
+
+        if self.demo:
+            extra = dict(return_mask=True) if return_mask else {}
+            out = make_patches(n, self.size, label=label, seed=self.seed + offset, **extra)
+            x, truth = out[0], out[1]
+            return (x, truth["label"].to_numpy(), out[2]) if return_mask else (x, truth["label"].to_numpy())
+        counts = {label: n} if label is not None else {0: n - n // 2, 1: n // 2}
+        index = []
+        for c, k in counts.items():
+            if len(self.pools[c]) < k:
+                raise ValueError(f"--data {self.spec}: {k} more patches of class {c} needed, "
+                                 f"{len(self.pools[c])} left; use a smaller --preset")
+            index += self.pools[c][:k]
+            del self.pools[c][:k]
+        x, y = take(self.dataset, index=index)
+        return (x, y, None) if return_mask else (x, y)
+
+
+def real_and_generated(G, n_per_class: int, seed: int, image_size: int, real: RealPatches | None = None):
+    """Real patches (balanced) and the same number of cDCGAN images per class."""
     import numpy as np
 
     from histogan_lite.evaluation import generate_images
-    from histogan_lite.synthetic import make_patches
 
-    real, truth = make_patches(2 * n_per_class, image_size, seed=seed)
+    real = real or RealPatches("demo", image_size, seed)
+    rx, ry = real.draw(2 * n_per_class, 0)
     gen = np.concatenate([generate_images(G, n_per_class, 0, seed=seed + 1),
                           generate_images(G, n_per_class, 1, seed=seed + 2)])
-    return real, truth["label"].to_numpy(), gen, np.repeat([0, 1], n_per_class)
+    return rx, ry, gen, np.repeat([0, 1], n_per_class)
 
 
 def main(argv=None) -> int:
@@ -156,7 +204,7 @@ def main(argv=None) -> int:
     import torch
 
     from histogan_lite import evaluation as ev
-    from histogan_lite.synthetic import make_patches
+    from histogan_lite.downloads import DownloadError
     from histogan_lite.utils import atomic_write_text, select_device
 
     if args.threads:
@@ -178,7 +226,8 @@ def main(argv=None) -> int:
     device = select_device(args.device)
     try:
         G, g_desc = load_cdcgan(args, device)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+        real = RealPatches(args.data, G.image_size, args.seed)
+    except (FileNotFoundError, ValueError, KeyError, DownloadError) as exc:
         print(f"run_evaluation: {exc}", file=sys.stderr)
         return 1
     size = G.image_size
@@ -198,7 +247,7 @@ def main(argv=None) -> int:
     else:
         t0 = time.perf_counter()
         n_per_class = (max(s["sample_counts"]) + s["n_test"]) // 2 + 1
-        rx, ry, gx, gy = real_and_generated(G, n_per_class, args.seed, size)
+        rx, ry, gx, gy = real_and_generated(G, n_per_class, args.seed, size, real)
         cross = ev.cross_evaluation(rx, ry, gx, gy, sample_counts=s["sample_counts"], iterations=s["iterations"],
                                     n_test=s["n_test"], kind=args.kind, seed=args.seed, device=device,
                                     show_progress=not quiet)
@@ -217,9 +266,9 @@ def main(argv=None) -> int:
         print(f"reusing {parts['augmentation']}")
     else:
         t0 = time.perf_counter()
-        px, pt = make_patches(2 * max(s["aug_negative"], s["aug_positive"]), size, seed=args.seed + 100)
-        tx, tt = make_patches(s["aug_test"], size, seed=args.seed + 200)
-        aug = ev.augmentation_experiment(px, pt["label"].to_numpy(), tx, tt["label"].to_numpy(), G,
+        px, py = real.draw(2 * max(s["aug_negative"], s["aug_positive"]), 100)
+        tx, ty = real.draw(s["aug_test"], 200)
+        aug = ev.augmentation_experiment(px, py, tx, ty, G,
                                          n_negative=s["aug_negative"], n_positive=s["aug_positive"],
                                          n_positive_imbalanced=s["aug_imbalanced"], n_generated=s["aug_generated"],
                                          epochs=s["aug_epochs"], seeds=s["seeds"], kind=args.kind, device=device,
@@ -239,24 +288,27 @@ def main(argv=None) -> int:
     else:
         t0 = time.perf_counter()
         n_train = max(s["sample_counts"])
-        x, truth = make_patches(n_train, size, seed=args.seed + 300)
-        clf = ev.train_classifier(x, truth["label"].to_numpy(), kind=args.kind, epochs=15, seed=args.seed,
+        x, y = real.draw(n_train, 300)
+        clf = ev.train_classifier(x, y, kind=args.kind, epochs=15, seed=args.seed,
                                   device=device, show_progress=not quiet)
         n = s["n_gradcam"]
-        rx, rt, rmask = make_patches(n, size, label=1, seed=args.seed + 400, return_mask=True)
+        rx, _, rmask = real.draw(n, 400, label=1, return_mask=True)
         gx = ev.generate_images(G, n, 1, seed=args.seed + 401)
         rows = {}
-        for name, imgs, mask in (("real positives, true mask", rx, rmask),
-                                 ("real positives, estimated mask", rx, ev.nucleus_mask(rx)),
+        scored = [("real positives, true mask", rx, rmask)] if rmask is not None else []
+        if rmask is None:
+            print(f"--data {args.data}: real patches have no true nucleus masks; Grad-CAM is scored against "
+                  "estimated masks only")
+        for name, imgs, mask in (*scored, ("real positives, estimated mask", rx, ev.nucleus_mask(rx)),
                                  ("generated positives, estimated mask", gx, ev.nucleus_mask(gx))):
             maps = ev.grad_cam(clf, imgs, target=1)
             pg = ev.pointing_game(maps, mask)
             auc = ev.heatmap_auc(maps, mask)
             rows[name] = {"images": n, "pointing game": np.nanmean(pg), "heatmap AUC": np.nanmean(auc),
                           "mask share": float(mask.mean()), "P(positive)": float(ev.predict_proba(clf, imgs)[:, 1].mean())}
-        both_real, bt = make_patches(2 * n, size, seed=args.seed + 500)
+        both_real, _ = real.draw(2 * n, 500)
         both_gen = np.concatenate([ev.generate_images(G, n, 0, seed=args.seed + 501), ev.generate_images(G, n, 1, seed=args.seed + 502)])
-        ref_real, _ = make_patches(2 * n, size, seed=args.seed + 600)
+        ref_real, _ = real.draw(2 * n, 600)
         kid_gen = ev.kid(clf, both_real, both_gen, subset_size=min(100, n))
         kid_ref = ev.kid(clf, both_real, ref_real, subset_size=min(100, n))
         gc = pd.DataFrame.from_dict(rows, orient="index").astype({"images": int})

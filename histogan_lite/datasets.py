@@ -489,14 +489,15 @@ def as_dataset(data, source: str = "data") -> Dataset:
                      f"got {type(data).__name__}")
 
 
-def take(dataset: Dataset, n: int | None = None, *, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The first ``n`` images of a dataset (of class ``label`` when given) in memory, for figures.
+def take(dataset: Dataset, n: int | None = None, *, label: int | None = None,
+         index=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first ``n`` images of a dataset (of class ``label`` when given), or those at ``index``, in memory.
 
     Returns:
         ``(uint8 (n, H, W, 3), int64 (n,) or None)``: fewer than ``n`` when the dataset is smaller.
     """
     labels = getattr(dataset, "labels", None)
-    index = np.arange(len(dataset))
+    index = np.arange(len(dataset)) if index is None else np.asarray(index, dtype=np.int64)
     if label is not None:
         if labels is None:
             raise ValueError(f"label={label}: the dataset has no labels")

@@ -50,3 +50,29 @@ def test_loader_leaves_the_global_rng_alone(folder):
     for _ in loader(open_data(root, 64), batch_size=8):
         pass
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_run_evaluation_draws_disjoint_real_patches_from_a_data_spec(folder):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data_scripts" / "run_evaluation.py"
+    spec = importlib.util.spec_from_file_location("run_evaluation_streaming", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    root, images, labels = folder
+    real = mod.RealPatches(str(root), 64, seed=0)
+    a, ya = real.draw(8, 0)
+    b, yb, mask = real.draw(4, 400, label=1, return_mask=True)
+    assert ya.tolist().count(0) == 4 and yb.tolist() == [1] * 4 and mask is None
+    flat = {im.tobytes() for im in images}
+    assert all(im.tobytes() in flat for im in np.concatenate([a, b]))
+    assert len({im.tobytes() for im in np.concatenate([a, b])}) == 12  # no patch drawn twice
+    with pytest.raises(ValueError, match=r"20 more patches of class 0 needed, 8 left"):
+        real.draw(40, 500)
+    demo = mod.RealPatches("demo", 64, seed=0)
+    from histogan_lite.synthetic import make_patches
+
+    x, truth = make_patches(6, 64, seed=100)
+    dx, dy = demo.draw(6, 100)
+    assert np.array_equal(dx, x) and dy.tolist() == truth["label"].tolist()

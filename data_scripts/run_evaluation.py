@@ -120,12 +120,13 @@ def hardware() -> str:
 def load_cdcgan(args, device):
     """The cDCGAN and a description of where it came from (name or path, step, SHA-256)."""
     if args.checkpoint is not None:
+        from histogan_lite.checkpoints import checkpoint_paths
         from histogan_lite.training import load_generator_checkpoint
 
         path = Path(args.checkpoint)
         G = load_generator_checkpoint(path, n_classes=2, device=device)
-        st = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
-        meta = json.loads(st.with_suffix(".json").read_text())
+        st, js = checkpoint_paths(path)  # the loader's own pair: cdcgan.epoch1 stays cdcgan.epoch1 (issue 15.1)
+        meta = json.loads(js.read_text())
         digest = hashlib.sha256(st.read_bytes()).hexdigest()
         desc = f"checkpoint `{path}` (step {meta.get('step', '?')}, sha256 {digest[:16]}...)"
     else:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import checkpoint_paths
 from .models import Generator
 from .training import load_generator_checkpoint
 
@@ -68,13 +69,12 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> Generator:
 
 def checkpoint_info(name: str) -> dict:
     """The JSON record of a shipped generator: architecture, command, steps, seed, metrics."""
-    path = _check_name(name)
-    return json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    return json.loads(checkpoint_paths(_check_name(name))[1].read_text(encoding="utf-8"))
 
 
 def model_card(name: str) -> str:
     """The model card (markdown) of a shipped generator: data, steps, seed, command, time, hardware, metrics."""
-    path = _check_name(name).with_suffix(".md")
+    path = _check_name(name).with_suffix(".md")  # replaces exactly ".safetensors": other dots stay in the name
     if not path.exists():
         raise FileNotFoundError(f"model card {path} is missing")
     return path.read_text(encoding="utf-8")

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
 from .datasets import image_dataset, loader
-from .utils import (CLASS_NAMES, as_image_tensor, check_labels, eval_mode, progress,  # noqa: F401
+from .utils import (CLASS_NAMES, as_image_tensor, check_int, check_labels, check_lr, eval_mode, progress,  # noqa: F401
                     require_every_class, select_device)
 
 __all__ = [
@@ -419,8 +419,8 @@ def train_classifier(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if max_iterations is not None and max_iterations < 1:
         raise ValueError(f"max_iterations must be a positive number of steps, got {max_iterations}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    check_int(batch_size, "batch_size")  # the shared checks TrainConfig uses
+    check_lr(lr)
 
     dev = select_device(device)
     rng = np.random.default_rng(seed)
@@ -529,6 +529,7 @@ def predict_proba(model: nn.Module, images, *, batch_size: int = 256, num_worker
         TypeError / ValueError: for images of the wrong type, shape or range, or of another size than
             the classifier's.
     """
+    check_int(batch_size, "batch_size")
     ds = image_dataset(images)
     _check_model(model, _first_image(ds))
     dev = _model_device(model)
@@ -578,6 +579,7 @@ def features(model: nn.Module, images, *, batch_size: int = 256, num_workers: in
     These are the features :func:`kid` and :func:`fid` compare. Images as for :func:`predict_proba`
     (a dataset is streamed); errors as there.
     """
+    check_int(batch_size, "batch_size")
     ds = image_dataset(images)
     _check_model(model, _first_image(ds))
     dev = _model_device(model)

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from .classifier import _check_model, _model_device
-from .utils import as_image_tensor, as_uint8_images, eval_mode
+from .utils import as_image_tensor, as_uint8_images, check_int, eval_mode
 
 __all__ = [
     "grad_cam",
@@ -67,6 +67,7 @@ def grad_cam(model: nn.Module, images, target: int | Sequence[int] = 1, *, batch
     """
     from captum.attr import LayerAttribution, LayerGradCam
 
+    check_int(batch_size, "batch_size")
     x = as_image_tensor(images)
     _check_model(model, x)
     n_classes = getattr(model, "n_classes", 2)

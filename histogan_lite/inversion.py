@@ -19,7 +19,7 @@ from torch import nn
 
 from .judges import _psnr_from_mse
 from .sampling import _check_generator, _check_labels, _check_z, _device_of, generate, sample_z
-from .utils import as_image_tensor, eval_mode
+from .utils import as_image_tensor, check_int, check_lr, eval_mode
 from .utils import progress as _progress
 
 __all__ = ["ReverseSearchResult", "reverse_search", "search_z", "LatentEncoder", "train_encoder", "encode"]
@@ -127,16 +127,13 @@ def reverse_search(
     x = as_image_tensor(images, image_size=generator.image_size, allow_empty=False)
     n, dim = x.shape[0], generator.latent_dim
     labels = _check_labels(generator, labels, n)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    check_int(steps, "steps")
+    check_int(restarts, "restarts")
+    check_lr(lr)  # the shared check (as TrainConfig's): in (0, 1), in latent units per step here
     if constraint not in ("clamp", "tanh"):
         raise ValueError(f"constraint must be 'clamp' or 'tanh', got {constraint!r}")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience must be None or a positive integer, got {patience!r}")
+    if patience is not None:
+        check_int(patience, "patience")
 
     start = time.perf_counter()
     dev = _device_of(generator)
@@ -277,6 +274,7 @@ class LatentEncoder(nn.Module):
             raise ValueError(f"image_size must be a positive multiple of 16 (pixels), got {image_size!r}")
         if isinstance(width, bool) or not isinstance(width, int) or width < 8 or width % 8:
             raise ValueError(f"width must be a multiple of 8 >= 8, got {width!r}")
+        check_int(latent_dim, "latent_dim")
         self.image_size, self.latent_dim, self.width = image_size, latent_dim, width
         chans = [3, width // 8, width // 4, width // 2, width]
         layers: list[nn.Module] = []
@@ -333,12 +331,13 @@ def train_encoder(
 
     Raises:
         TypeError: if ``generator`` is not a Generator.
-        ValueError: if steps or batch_size is not a positive integer.
+        ValueError: if steps or batch_size is not a positive integer, or lr is not in (0, 1) (the checks
+            ``TrainConfig`` uses).
     """
     _check_generator(generator)
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_int(steps, "steps")
+    check_int(batch_size, "batch_size")
+    check_lr(lr)
     dev = _device_of(generator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -397,6 +396,7 @@ def encode(encoder: LatentEncoder, images, batch_size: int = 256) -> torch.Tenso
     """
     if not isinstance(encoder, LatentEncoder):
         raise TypeError(f"encoder must be a LatentEncoder (see train_encoder), got {type(encoder).__name__}")
+    check_int(batch_size, "batch_size")
     x = as_image_tensor(images, image_size=encoder.image_size, allow_empty=False)
     dev = _device_of(encoder)
     with eval_mode(encoder), torch.no_grad():

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .sampling import sample_z  # the one latent prior (re-exported here, next to the models)
-from .utils import eval_mode
+from .utils import check_int, eval_mode
 
 __all__ = [
     "PAPER_WIDTH",
@@ -386,6 +386,7 @@ def layer_table(model: Generator | Discriminator, batch_size: int = 2) -> pd.Dat
     """
     if not isinstance(model, (Generator, Discriminator)):
         raise TypeError(f"model must be a histogan_lite Generator or Discriminator, got {type(model).__name__}")
+    check_int(batch_size, "batch_size")
     rows: list[dict] = []
     hooks = []
     for name, module in model.named_modules():

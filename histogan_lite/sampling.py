@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .utils import check_labels, eval_mode
+from .utils import check_int, check_labels, eval_mode
 
 __all__ = ["sample_z", "generate"]
 
@@ -54,9 +54,8 @@ def sample_z(
     """
     if prior not in ("uniform", "normal"):
         raise ValueError(f"prior must be 'uniform' (the paper) or 'normal', got {prior!r}")
-    for name, value in (("n", n), ("latent_dim", latent_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_int(n, "n")
+    check_int(latent_dim, "latent_dim")  # the shared check TrainConfig uses
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
     if seed is not None and generator is not None:
@@ -156,6 +155,7 @@ def generate(generator: nn.Module, z: torch.Tensor, labels=None, batch_size: int
             soft class vectors of the wrong shape or outside [0, 1], or labels given to a DCGAN.
     """
     _check_generator(generator)
+    check_int(batch_size, "batch_size")
     z = _check_z(z, generator.latent_dim, allow_vector=True)
     labels = _check_labels(generator, labels, z.shape[0], allow_soft=True)
     dev = _device_of(generator)

@@ -18,7 +18,7 @@ from torch import nn
 
 from .sampling import sample_z
 from .training import discriminator_loss, generator_loss
-from .utils import check_real_label
+from .utils import check_int, check_lr, check_real_label
 
 __all__ = ["ring_data", "ToyGenerator", "ToyDiscriminator", "ToyResult", "train_toy_gan", "toy_gan_step"]
 
@@ -122,12 +122,20 @@ def train_toy_gan(
         A :class:`ToyResult`.
 
     Raises:
-        ValueError: for data that is not ``(N, 2)``, or a bad loss kind.
+        ValueError: for data that is not ``(N, 2)``, a bad loss kind, or a value that ``TrainConfig``
+            would refuse (the same shared checks: ``steps``, ``batch_size``, ``g_steps``, ``latent_dim``,
+            ``hidden``, ``lr``, ``real_label``), naming the argument.
     """
     if not isinstance(data, torch.Tensor) or data.ndim != 2 or data.shape[1] != 2:
         raise ValueError(f"data must be a float tensor (N, 2) of points, got {getattr(data, 'shape', type(data))}")
     generator_loss(torch.zeros(1), generator_loss_kind)  # validates the kind
     check_real_label(real_label)
+    check_lr(lr)
+    check_int(steps, "steps", minimum=0)
+    for name, value in (("batch_size", batch_size), ("g_steps", g_steps), ("latent_dim", latent_dim),
+                        ("hidden", hidden), ("n_snapshot", n_snapshot)):
+        check_int(value, name)
+    check_int(snapshot_every, "snapshot_every", minimum=0)
     torch.manual_seed(seed)
     G, D = ToyGenerator(latent_dim, hidden), ToyDiscriminator(hidden)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))

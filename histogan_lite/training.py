@@ -49,7 +49,8 @@ from .datasets import as_dataset, load_data, loader  # noqa: F401  (load_data: o
 from .models import IMAGE_SIZES, KERNEL_SIZES, LABEL_IN, UPSAMPLES, Z_PRIORS, Discriminator, Generator
 from .sampling import generate, sample_z
 from .synthetic import GENERATOR_VERSION
-from .utils import atomic_path, atomic_write_text, check_real_label, progress, select_device, tensor_to_images
+from .utils import (atomic_path, atomic_write_text, check_int, check_lr, check_nonnegative, check_real_label, progress,
+                    select_device, tensor_to_images)
 
 __all__ = [
     "TrainConfig",
@@ -174,19 +175,16 @@ class TrainConfig:
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size!r}")
         if self.width is not None and (not isinstance(self.width, int) or self.width < 8 or self.width % 8):
             raise ValueError(f"width must be None (paper: 512) or a multiple of 8, got {self.width!r}")
+        # the shared checks (histogan_lite.utils) that every other entry point taking these uses
         for name in ("batch_size", "g_steps", "latent_dim", "divergence_patience"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name)
         for name in ("steps", "sample_every", "checkpoint_every", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+            check_int(getattr(self, name), name, minimum=0)
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (batch norm needs more than one sample)")
         check_real_label(self.real_label)
-        if self.instance_noise < 0:
-            raise ValueError(f"instance_noise must be >= 0, got {self.instance_noise!r}")
+        check_lr(self.lr)
+        check_nonnegative(self.instance_noise, "instance_noise")
         if self.noise_anneal_steps is not None and self.noise_anneal_steps < 1:
             raise ValueError(f"noise_anneal_steps must be None or >= 1, got {self.noise_anneal_steps!r}")
         parts = self.speed.split("+") if isinstance(self.speed, str) else [None]
@@ -201,9 +199,7 @@ class TrainConfig:
         if not isinstance(self.d_spectral_norm, bool):
             raise ValueError(f"d_spectral_norm must be True or False, got {self.d_spectral_norm!r}")
         for name in ("lr_d", "lr_g"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
-                raise ValueError(f"{name} must be None (use lr) or a learning rate in (0, 1), got {value!r}")
+            check_lr(getattr(self, name), name, none_means="lr")
         if self.n_sample < 2 or self.n_sample % 2:
             raise ValueError(f"n_sample must be an even number >= 2, got {self.n_sample!r}")
 

@@ -18,6 +18,7 @@ and :func:`require_every_class` check them. Every module uses these, none writes
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import tempfile
@@ -429,6 +430,53 @@ def check_real_label(value, name: str = "real_label") -> float:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{name} must lie in (0, 1] (1.0: no label smoothing, 0.9: the paper's), got {value!r}")
+    return float(value)
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """The one check of a count (``batch_size``, ``steps``, ``latent_dim``, ...): an integer ``>= minimum``.
+
+    Used by :class:`~histogan_lite.training.TrainConfig` and every public function that takes the same
+    parameter (the toy GAN, the encoder, reverse search, the classifier, generation), so a value one
+    entry point refuses is refused by all, with the same message.
+
+    Raises:
+        ValueError: naming ``name``, for a bool, a non-integer or a value below ``minimum``
+            ("a positive integer" for ``minimum=1``, "a non-negative integer" for 0).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_lr(value, name: str = "lr", *, none_means: str | None = None) -> float | None:
+    """The one check of a learning rate (Adam's step size): a finite number in ``(0, 1)``.
+
+    Used by ``TrainConfig`` (``lr``, ``lr_d``, ``lr_g``), the toy GAN, the encoder, reverse search and
+    the classifier. With ``none_means`` (e.g. ``"lr"``), ``None`` is allowed and returned (it means
+    "use that other rate").
+
+    Raises:
+        ValueError: naming ``name``, for a bool, a non-number, NaN, or a value outside ``(0, 1)``.
+    """
+    if value is None and none_means is not None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 < float(value) < 1.0:
+        what = "a learning rate in (0, 1)" if none_means is None else f"None (use {none_means}) or a learning rate in (0, 1)"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
+def check_nonnegative(value, name: str) -> float:
+    """The one check of a non-negative amount (``instance_noise``, a standard deviation): a finite number ``>= 0``.
+
+    Raises:
+        ValueError: naming ``name``, for a bool, a non-number, NaN, infinity or a negative value.
+    """
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))
+            or not math.isfinite(float(value)) or value < 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 

@@ -357,6 +357,8 @@ def _scratch_book(folder: Path) -> Path:
         "## References\n\n```{bibliography}\n:all:\n```\n"  # docutils' citation markup goes through axe too
     )
     cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in SCRATCH_CELLS]
+    # a hidden-input cell: MyST-NB's toggle goes through axe too (see book/_ext/aria_fixes.py)
+    cells.append(new_code_cell("print('hidden source')", metadata={"tags": ["hide-input"]}))
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nbformat.write(nb, str(folder / "chapter.ipynb"))

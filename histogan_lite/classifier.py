@@ -88,8 +88,8 @@ class CompactCNN(nn.Module):
 
     def __init__(self, image_size: int = 64, n_classes: int = 2, width: int = 16):
         super().__init__()
-        if int(image_size) < 16:
-            raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
+        # any patch size (PCam's 96 px too), unlike the GAN's 64 / 128 / 256; the shared count check
+        check_int(image_size, "image_size", minimum=16)
         if int(n_classes) < 2:
             raise ValueError(f"n_classes must be at least 2, got {n_classes}")
         self.image_size, self.n_classes, self.width = int(image_size), int(n_classes), int(width)

@@ -134,3 +134,11 @@ def test_the_train_command_refuses_with_one_line_naming_the_option(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 1 and f"error: {name} must" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("bad", [0, 8, 2.5, True, "64"])
+def test_the_classifier_takes_any_patch_size_from_16_but_checks_it_the_shared_way(bad):
+    # the classifier reads any patch size (PCam: 96 px), the GAN only 64 / 128 / 256; both refuse non-integers
+    with pytest.raises(ValueError, match="^image_size must be an integer >= 16"):
+        classifier.build_classifier("cnn", image_size=bad)
+    assert classifier.build_classifier("cnn", image_size=96, width=4).image_size == 96

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["make", "synthetic", "demo_task", "patches", "training", "latent", "evaluation", "gan_quality"]
+ORDER = ["make", "synthetic", "demo_task", "patches", "training", "streaming", "latent", "evaluation", "gan_quality"]
 
 HEADER = """# Benchmarks
 

@@ -124,6 +124,7 @@ def main(argv=None) -> int:
     ratio_rss = r["disk, 0 workers, large"]["peak_rss_mb"] / r["disk, 0 workers, small"]["peak_rss_mb"]
     speed0 = r["disk, 0 workers, large"]["images_per_s"] / r["memory, large"]["images_per_s"]
     speed1 = r["disk, 1 worker, large"]["images_per_s"] / r["memory, large"]["images_per_s"]
+    speed_small = r["disk, 0 workers, small"]["images_per_s"] / r["memory, small"]["images_per_s"]
     rows = [f"| {name} | {v['n']:,} | {v['peak_rss_mb']:.0f} MB"
             + (f" (+ worker {v['worker_peak_rss_mb']:.0f} MB)" if "1 worker" in name else "")
             + f" | {v['images_per_s']:.0f} |" for name, v in r.items()]
@@ -144,7 +145,9 @@ def main(argv=None) -> int:
         f"{'met' if ratio_rss <= 1.5 else 'not met'}); in memory the 20,000 patches cost "
         f"{r['memory, large']['peak_rss_mb'] - r['memory, small']['peak_rss_mb']:.0f} MB more than 1,000.",
         f"- images/s from disk vs in memory (20,000 patches): **{speed0:.2f}x** with 0 workers, **{speed1:.2f}x** with "
-        f"1 worker (goal >= 0.80x: {'met' if max(speed0, speed1) >= 0.8 else 'not met'}).",
+        f"1 worker (goal >= 0.80x: {'met' if max(speed0, speed1) >= 0.8 else 'not met'}); 1,000 patches, 0 workers: "
+        f"**{speed_small:.2f}x**. On this shared, loaded machine one run's images/s varies by tens of per cent "
+        "(disk above memory is noise, not a gain): the PNG decoding costs far less than a training step.",
         "",
     ])
     print(text)

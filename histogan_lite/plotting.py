@@ -113,7 +113,8 @@ def figure_title_text(fig: plt.Figure) -> str:
     The author's label (``fig.set_label("...")``) when set; otherwise the figure title
     (``fig.suptitle``) followed by the panels: for an :func:`image_grid`, its size and its row and column
     titles; for other figures, each panel's title with its axis labels, e.g.
-    ``"Losses. Panels: D loss (x: step, y: loss)"``. At most 8 panels are named.
+    ``"Losses. Panels: D loss (x: step, y: loss); G loss"`` (a figure with one plot: ``"Losses. D loss (x:
+    step, y: loss)"``). At most 8 panels are named.
 
     Args:
         fig: a matplotlib ``Figure``.
@@ -145,7 +146,9 @@ def figure_title_text(fig: plt.Figure) -> str:
                 panels.append(f"{title} ({axes_text})")
             elif title or axes_text:
                 panels.append(title or axes_text)
-        if panels:
+        if len(fig.axes) == 1 and panels:
+            parts.append(panels[0])  # one plot: its title and axes, no "Panels:"
+        elif panels:
             shown = panels[:8] + ([f"and {len(panels) - 8} more"] if len(panels) > 8 else [])
             parts.append("Panels: " + "; ".join(shown))
     return ". ".join(parts)
@@ -156,7 +159,7 @@ def figure_alt_text(fig: plt.Figure) -> str:
 
     Uses the figure's label when the author set one (``fig.set_label("...")``), otherwise describes
     it from its title, panel titles and axis labels (:func:`figure_title_text`), e.g.
-    ``"Figure: Losses. Panels: D loss (x: step, y: loss)"``; a figure with no text at all is described
+    ``"Figure: Losses. D loss (x: step, y: loss)"``; a figure with no text at all is described
     by what it holds (``"Figure: 2 images"``), which the book's ``figure_alt`` extension replaces by
     the section the figure stands in.
 

@@ -331,7 +331,7 @@ SCRATCH_CELLS = [
     ),
 ]
 SCRATCH_CHAPTER_ALTS = [
-    "Figure: Losses. Panels: D loss (x: step)",
+    "Figure: Losses. D loss (x: step)",
     "Figure: Grid. Grid of 2 images in 1 row and 2 columns; columns: a, b",
     "Untitled figures, figure 1 (1 image)",
     "Untitled figures, figure 2",

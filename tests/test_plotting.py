@@ -56,7 +56,11 @@ def test_figure_alt_text_describes_titles_and_axes():
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     fig.suptitle("Losses")
-    assert figure_alt_text(fig) == "Figure: Losses. Panels: D loss (x: step, y: loss)"
+    assert figure_alt_text(fig) == "Figure: Losses. D loss (x: step, y: loss)"  # one plot: no "Panels:"
+    ax2 = fig.add_subplot(2, 1, 2)
+    ax2.set_title("G loss")
+    assert figure_alt_text(fig) == "Figure: Losses. Panels: D loss (x: step, y: loss); G loss"
+    ax2.remove()
     fig.set_label("Discriminator and generator losses falling over 200 steps")
     assert figure_alt_text(fig) == "Discriminator and generator losses falling over 200 steps"
     plt.close(fig)
@@ -105,8 +109,8 @@ def test_figure_png_carries_title_and_description_text_chunks():
     png = figure_png(fig)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     text = Image.open(io.BytesIO(png)).text
-    assert text["Title"] == "Training. Panels: Loss ≤ 1"
-    assert text["Description"] == "Figure: Training. Panels: Loss ≤ 1"
+    assert text["Title"] == "Training. Loss ≤ 1"
+    assert text["Description"] == "Figure: Training. Loss ≤ 1"
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(2, 2), dpi=40)
     ax.imshow(np.zeros((4, 4, 3), dtype=np.uint8))

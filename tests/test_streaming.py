@@ -76,3 +76,16 @@ def test_run_evaluation_draws_disjoint_real_patches_from_a_data_spec(folder):
     x, truth = make_patches(6, 64, seed=100)
     dx, dy = demo.draw(6, 100)
     assert np.array_equal(dx, x) and dy.tolist() == truth["label"].tolist()
+
+
+def test_train_cli_names_a_bad_data_spec(tmp_path, capsys):
+    from histogan_lite.train import main as cli_main
+
+    args = ["--data", str(tmp_path / "nothing-here"), "--preset", "tiny", "--steps", "1", "--out", str(tmp_path / "run"),
+            "--quiet", "--device", "cpu"]
+    assert cli_main(args) == 1
+    err = capsys.readouterr().err
+    assert "data spec" in err and "nothing-here' is not 'demo' or 'pcam'" in err
+    with pytest.raises(SystemExit) as exc:  # argparse: 64, 128 or 256 only
+        cli_main(args[:1] + ["demo", *args[2:], "--image-size", "96"])
+    assert exc.value.code == 2 and "invalid choice: 96" in capsys.readouterr().err

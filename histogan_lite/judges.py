@@ -74,10 +74,13 @@ def edit_preservation(before, after, exclude: np.ndarray | None = None) -> pd.Da
         ``rmse_outside`` (root-mean-square difference in grey levels, 0-255, over the kept pixels),
         ``hematoxylin_shift`` and ``eosin_shift`` (change of the mean hematoxylin and eosin optical
         density, scikit-image's HED colour deconvolution (Ruifrok & Johnston 2001), over the kept pixels;
-        after minus before), ``kept_fraction`` (fraction of pixels measured).
+        after minus before), ``kept_fraction`` (fraction of pixels measured). An image whose ``exclude``
+        covers every pixel (a generated patch that is all clear space, say) has nothing to measure: its
+        three measures are NaN and ``kept_fraction`` 0, so that ``DataFrame.mean`` skips it rather than one
+        such image stopping a whole batch.
 
     Raises:
-        ValueError: if the shapes differ, or ``exclude`` has the wrong shape or leaves no pixel.
+        ValueError: if the shapes differ, or ``exclude`` has the wrong shape.
     """
     from skimage.color import rgb2hed
 
@@ -90,11 +93,13 @@ def edit_preservation(before, after, exclude: np.ndarray | None = None) -> pd.Da
         if exclude.shape != a.shape[:3]:
             raise ValueError(f"exclude must be a bool mask of shape {a.shape[:3]}, got {exclude.shape}")
         keep = ~exclude
-    if not keep.reshape(len(keep), -1).any(1).all():
-        raise ValueError("exclude covers a whole image: nothing is left to measure")
     rows = []
     for k in range(len(a)):
         m = keep[k]
+        if not m.any():
+            rows.append({"rmse_outside": np.nan, "hematoxylin_shift": np.nan, "eosin_shift": np.nan,
+                         "kept_fraction": 0.0})
+            continue
         diff = a[k].astype(np.float64) - b[k].astype(np.float64)
         hed_a, hed_b = rgb2hed(a[k])[m], rgb2hed(b[k])[m]
         rows.append(

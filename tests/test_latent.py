@@ -378,8 +378,12 @@ def test_edit_preservation_exact_values():
     assert table.hematoxylin_shift[0] < 0  # brighter pixels: less stain
     with pytest.raises(ValueError, match="exclude must be a bool mask"):
         L.edit_preservation(before, after, np.zeros((2, 4, 4), bool))
-    with pytest.raises(ValueError, match="nothing is left"):
-        L.edit_preservation(before, after, np.ones((2, 8, 8), bool))
+    everything = np.zeros((2, 8, 8), bool)
+    everything[0] = True  # image 0 is all excluded: nothing to measure there, image 1 still measured
+    t2 = L.edit_preservation(before, after, everything)
+    assert t2.kept_fraction.tolist() == [0.0, 1.0] and t2.iloc[0, :3].isna().all()
+    assert t2.rmse_outside[1] == pytest.approx(200 / 8)  # one pixel of 64 off by 200 in every channel
+    assert t2.rmse_outside.mean() == t2.rmse_outside[1]  # the mean skips the unmeasurable image
 
 
 def _disc_images(radii, size=32):

@@ -127,7 +127,12 @@ def _shipped_names():
     return pretrained.available()
 
 
-@pytest.mark.xfail(strict=False, reason="shipped checkpoints predate the issue-11 retraining and miss its floors")
+#: Floors the shipped generators are known to miss (issue 11 is open for them; their model cards say so).
+#: The guard below fails when a generator misses any *other* floor, so it still catches a regression.
+KNOWN_MISSES = {"dcgan-64": {"coverage"},  # 0.50 at n = 500 (its card); small samples can pass
+                "cdcgan-64": {"grid_energy", "class_agreement"}}
+
+
 @pytest.mark.parametrize("name", _shipped_names())
 def test_shipped_generators_reach_the_quality_floors(name, shipped_setting):
     from histogan_lite import pretrained
@@ -135,8 +140,9 @@ def test_shipped_generators_reach_the_quality_floors(name, shipped_setting):
     real, real_labels, clf, blurred = shipped_setting
     rep = q.evaluate_generator(pretrained.load_generator(name), real, real_labels, n=200, classifier=clf,
                                keep_images=False)
-    failed = {s.group: [f for f, ok in q.check_floors(s, blurred=blurred).items() if not ok] for s in rep.scores}
-    assert not any(failed.values()), f"{name} misses quality floors: {failed}"
+    failed = {s.group: {f for f, ok in q.check_floors(s, blurred=blurred).items() if not ok} for s in rep.scores}
+    unexpected = {g: sorted(f - KNOWN_MISSES.get(name, set())) for g, f in failed.items()}
+    assert not any(unexpected.values()), f"{name} misses quality floors beyond the known ones: {unexpected} (all: {failed})"
 
 
 def test_quality_table_rows_and_floor_columns():

@@ -31,7 +31,7 @@ normal tissue) and ``1`` (positive, tumour).
 Where each piece lives: the classifier (networks, training, prediction) in
 :mod:`histogan_lite.classifier`; cross-evaluation and augmentation (Tables 2-4) in
 :mod:`histogan_lite.protocol`; Grad-CAM and its scores in :mod:`histogan_lite.gradcam`. Classifier
-checkpoints live in :mod:`histogan_lite.checkpoints`, KID and FID in :mod:`histogan_lite.quality`.
+checkpoints live in :mod:`histogan_lite.checkpoints`, KID and FID in :mod:`histogan_lite.distances`.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ from .classifier import *  # noqa: F401,F403
 from .classifier import _IMAGENET_MEAN, _IMAGENET_STD, _check_model, _model_device  # noqa: F401
 from .gradcam import *  # noqa: F401,F403
 from .protocol import *  # noqa: F401,F403
-from .quality import _feature_pair, _inception_features, fid, fid_from_features, kid, kid_from_features  # noqa: F401
+from .distances import _feature_pair, _inception_features, fid, fid_from_features, kid, kid_from_features  # noqa: F401
 from .utils import as_image_tensor, atomic_path, check_same_size, select_device  # noqa: F401
 
 _CHECKPOINTS = ["save_classifier", "load_classifier"]
-_DISTANCES = ["kid", "fid", "kid_from_features", "fid_from_features"]  # KID / FID, from quality
+_DISTANCES = ["kid", "fid", "kid_from_features", "fid_from_features"]  # KID / FID, from distances
 __all__ = [*_classifier.__all__, *_CHECKPOINTS, *_protocol.__all__, *_gradcam.__all__, *_DISTANCES]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .sampling import sample_z
-from .training import discriminator_loss, generator_loss
+from .losses import discriminator_loss, generator_loss
 from .utils import check_int, check_lr, check_real_label
 
 __all__ = ["ring_data", "ToyGenerator", "ToyDiscriminator", "ToyResult", "train_toy_gan", "toy_gan_step"]

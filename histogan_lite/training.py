@@ -19,6 +19,10 @@ weights file), both written atomically.
 
 Under ``torchrun`` (environment variable ``WORLD_SIZE`` > 1) the models are wrapped in
 ``DistributedDataParallel`` (nccl on GPUs, gloo on CPUs); ``batch_size`` is then per process.
+
+The configuration and presets live in :mod:`histogan_lite.config`, the losses and the instance-noise
+schedule in :mod:`histogan_lite.losses`, checkpoint I/O in :mod:`histogan_lite.checkpoints`; their names
+stay importable from here (``training.TrainConfig``, ``training.discriminator_loss``, ...).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -37,7 +41,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from torch.utils.data import Dataset, Sampler
 
@@ -45,12 +48,13 @@ from .checkpoints import (  # noqa: F401  (old names, importable from here)
     CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, _describe, _load_state_checked, _optimizer_state,
     _optimizer_tensors, _paths, _read_json, _read_tensors, _sha256, checkpoint_paths, load_generator_checkpoint,
     save_generator)
+from .config import MODELS, PRESETS, SPEEDS, TrainConfig, preset  # noqa: F401  (moved there, importable from here)
 from .datasets import as_dataset, load_data, loader  # noqa: F401  (load_data: old name, importable from here)
-from .models import IMAGE_SIZES, KERNEL_SIZES, LABEL_IN, UPSAMPLES, Z_PRIORS, Discriminator, Generator
+from .losses import _bce, discriminator_loss, generator_loss, noise_std_at  # noqa: F401  (moved there, importable from here)
+from .models import Discriminator, Generator
 from .sampling import generate, sample_z
 from .synthetic import GENERATOR_VERSION
-from .utils import (atomic_path, atomic_write_text, check_int, check_lr, check_nonnegative, check_real_label, progress,
-                    select_device, tensor_to_images)
+from .utils import atomic_path, atomic_write_text, progress, select_device, tensor_to_images
 
 __all__ = [
     "TrainConfig",
@@ -81,168 +85,9 @@ __all__ = [
     "StepBatches",
 ]
 
-MODELS = {"dcgan": 0, "cdcgan": 2}
-SPEEDS = ("channels_last", "bf16", "compile")  # TrainConfig.speed's parts, see resolve_speed
-
 
 class TrainingDiverged(RuntimeError):
     """Raised when the losses become NaN/Inf or D stays saturated; the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run. Defaults are the paper's (section 3.1.1).
-
-    Attributes:
-        model: ``"dcgan"`` (unconditional) or ``"cdcgan"`` (conditioned on 2 classes).
-        image_size: 64, 128 or 256 pixels per side (the paper: 256; see ``preset("paper")``).
-        width: channels of the widest layer; ``None`` = 512, half of Radford et al.'s filters.
-        latent_dim: dimension of z (100).
-        batch_size: images per step and per process (the paper: 64).
-        steps: number of training steps (one D update + ``g_steps`` G updates each).
-        lr, beta1, beta2: Adam (2e-4, 0.5, 0.999).
-        g_steps: generator updates per discriminator update (the paper: 2).
-        generator_loss: ``"non-saturating"`` (eq. 4, the paper) or ``"saturating"`` (eq. 2, for the
-            chapter's comparison).
-        real_label: target for real images in eq. (1); 0.9 is one-sided label smoothing, 1.0 none.
-        instance_noise: standard deviation of the Gaussian noise added to D's inputs at step 0, in
-            the [-1, 1] image scale; 0 disables it.
-        noise_anneal_steps: the noise falls linearly to 0 at this step; ``None`` = ``steps``.
-        seed: seeds the weights and every random draw.
-        sample_every: save a sample grid from a fixed z every this many steps (0: never).
-        checkpoint_every: write a checkpoint every this many steps (0: only at the end).
-        n_sample: images in the fixed-z sample grid (for the cDCGAN half of them per class).
-        amp: use automatic mixed precision (float16 with a GradScaler) on CUDA when ``speed="auto"``.
-        speed: how the step runs, not what it computes (:func:`resolve_speed`): ``"auto"`` (per device:
-            float16 AMP on CUDA, the measured fastest sane setting on the CPU), ``"plain"`` (float32,
-            eager) or a ``"+"``-joined subset of ``channels_last``, ``bf16``, ``compile``.
-        divergence_patience: stop when D is saturated (mean D(G(z)) or mean D(x) below
-            ``saturation_eps``) for this many consecutive steps.
-        saturation_eps: see ``divergence_patience``.
-        upsample: G's upsampling, ``"transposed"`` (the paper) or ``"resize-conv"`` (nearest x2 + 3x3
-            convolution, no checkerboard; :class:`~histogan_lite.models.Generator`).
-        kernel_size: 5 (the paper) or 4 (Radford et al.'s code) for G's transposed and D's convolutions.
-        z_prior: ``"uniform"`` in [-1, 1] (the paper) or ``"normal"`` N(0, 1).
-        d_spectral_norm: spectral normalisation in D (Miyato et al. 2018; not in the paper).
-        d_label_in: where the class enters a cDCGAN's D: ``"first-conv"`` (the paper), ``"input"`` or
-            ``"projection"`` (:class:`~histogan_lite.models.Discriminator`).
-        lr_d, lr_g: per-network Adam learning rates (two time-scale update rule, Heusel et al. 2017);
-            ``None`` = ``lr`` (the paper: one rate for both).
-    """
-
-    model: str = "dcgan"
-    image_size: int = 256
-    width: int | None = None
-    latent_dim: int = 100
-    batch_size: int = 64
-    steps: int = 10_000
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    g_steps: int = 2
-    generator_loss: str = "non-saturating"
-    real_label: float = 0.9
-    instance_noise: float = 0.1
-    noise_anneal_steps: int | None = None
-    seed: int = 0
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    n_sample: int = 16
-    amp: bool = True
-    speed: str = "auto"
-    divergence_patience: int = 200
-    saturation_eps: float = 1e-3
-    upsample: str = "transposed"
-    kernel_size: int = 5
-    z_prior: str = "uniform"
-    d_spectral_norm: bool = False
-    d_label_in: str = "first-conv"
-    lr_d: float | None = None
-    lr_g: float | None = None
-
-    def __post_init__(self):
-        self.validate()
-
-    @property
-    def n_classes(self) -> int:
-        return MODELS[self.model]
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the field when a value is out of range."""
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        if self.image_size not in IMAGE_SIZES:
-            raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size!r}")
-        if self.width is not None and (not isinstance(self.width, int) or self.width < 8 or self.width % 8):
-            raise ValueError(f"width must be None (paper: 512) or a multiple of 8, got {self.width!r}")
-        # the shared checks (histogan_lite.utils) that every other entry point taking these uses
-        for name in ("batch_size", "g_steps", "latent_dim", "divergence_patience"):
-            check_int(getattr(self, name), name)
-        for name in ("steps", "sample_every", "checkpoint_every", "seed"):
-            check_int(getattr(self, name), name, minimum=0)
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2 (batch norm needs more than one sample)")
-        check_real_label(self.real_label)
-        check_lr(self.lr)
-        check_nonnegative(self.instance_noise, "instance_noise")
-        if self.noise_anneal_steps is not None and self.noise_anneal_steps < 1:
-            raise ValueError(f"noise_anneal_steps must be None or >= 1, got {self.noise_anneal_steps!r}")
-        parts = self.speed.split("+") if isinstance(self.speed, str) else [None]
-        if self.speed not in ("auto", "plain") and (not set(parts) <= set(SPEEDS) or len(set(parts)) != len(parts)):
-            raise ValueError(f"speed must be 'auto', 'plain' or a '+'-joined subset of {SPEEDS}, got {self.speed!r}")
-        if self.generator_loss not in ("non-saturating", "saturating"):
-            raise ValueError(f"generator_loss must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {self.generator_loss!r}")
-        for name, choices in (("upsample", UPSAMPLES), ("kernel_size", KERNEL_SIZES), ("z_prior", Z_PRIORS),
-                              ("d_label_in", LABEL_IN)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        if not isinstance(self.d_spectral_norm, bool):
-            raise ValueError(f"d_spectral_norm must be True or False, got {self.d_spectral_norm!r}")
-        for name in ("lr_d", "lr_g"):
-            check_lr(getattr(self, name), name, none_means="lr")
-        if self.n_sample < 2 or self.n_sample % 2:
-            raise ValueError(f"n_sample must be an even number >= 2, got {self.n_sample!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
-        return cls(**d)
-
-
-PRESETS = {
-    # the paper's configuration: 256x256 patches, 512-256-128-64 filters (half of Radford's), batch 64
-    "paper": dict(image_size=256, width=None, batch_size=64),
-    # the CPU default: 64x64 patches, a quarter of the paper's width (about 16x fewer FLOPs per image)
-    "cpu": dict(image_size=64, width=128, batch_size=64),
-    # live demos in the book and tests: runs a step in a few tens of milliseconds
-    "tiny": dict(image_size=64, width=32, batch_size=32, sample_every=50, checkpoint_every=0),
-}
-
-
-def preset(name: str, **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` for a named configuration.
-
-    Args:
-        name: ``"paper"`` (256 px, paper width 512, batch 64), ``"cpu"`` (64 px, width 128, batch 64)
-            or ``"tiny"`` (64 px, width 32, batch 32, for live demos and tests).
-        **overrides: any :class:`TrainConfig` field (``model="cdcgan"``, ``steps=200``, ...).
-
-    Returns:
-        The configuration; every trick (label smoothing, instance noise, 2 G steps) keeps the paper's
-        setting unless overridden.
-
-    Raises:
-        ValueError: for an unknown preset name or an invalid field value.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-    return TrainConfig(**{**PRESETS[name], **overrides})
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -275,12 +120,6 @@ def make_optimizers(G: nn.Module, D: nn.Module, config: TrainConfig) -> tuple[to
             torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas))
 
 
-def noise_std_at(config: TrainConfig, step: int) -> float:
-    """Instance-noise standard deviation at ``step``: linear from ``instance_noise`` to 0."""
-    horizon = config.noise_anneal_steps or max(config.steps, 1)
-    return config.instance_noise * max(0.0, 1.0 - step / horizon)
-
-
 def step_generator(seed: int, step: int, rank: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
     """The random generator for one training step, seeded from ``(seed, rank, step)``.
 
@@ -291,49 +130,6 @@ def step_generator(seed: int, step: int, rank: int = 0, device: str | torch.devi
     gen = torch.Generator(device=device)
     gen.manual_seed(int(state[0]) << 31 ^ int(state[1]))
     return gen
-
-
-def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-
-def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
-    """The discriminator's cross-entropy, eq. (1), on logits.
-
-    Args:
-        logits_real: D's logits ``(N,)`` on real images x.
-        logits_fake: D's logits ``(M,)`` on generated images G(z).
-        real_label: target for real images: 1 in eq. (1); 0.9 with one-sided label smoothing (the
-            generated images' target stays 0).
-
-    Returns:
-        Scalar tensor ``mean BCE(D(x), real_label) + mean BCE(D(G(z)), 0)``, i.e. ``2 J^D`` of eq. (1)
-        (the factor 2 does not change Adam's steps). With ``sigmoid`` turning logits into D's
-        probabilities, ``BCE(a, t) = -t log sigmoid(a) - (1 - t) log(1 - sigmoid(a))``.
-    """
-    return _bce(logits_real, check_real_label(real_label)) + _bce(logits_fake, 0.0)  # eq. (1)
-
-
-def generator_loss(logits_fake: torch.Tensor, kind: str = "non-saturating") -> torch.Tensor:
-    """The generator's loss on D's logits for generated images.
-
-    Args:
-        logits_fake: D's logits ``(N,)`` on G(z).
-        kind: ``"non-saturating"``: eq. (4), ``-mean log D(G(z))`` (the generated images get target 1;
-            what the paper trains with); ``"saturating"``: the minimax loss of eqs. (2)-(3),
-            ``mean log(1 - D(G(z)))``, whose gradient vanishes when D confidently rejects G(z).
-
-    Returns:
-        Scalar tensor to minimise.
-
-    Raises:
-        ValueError: for an unknown ``kind``.
-    """
-    if kind == "non-saturating":
-        return _bce(logits_fake, 1.0)  # eq. (4): -log D(G(z))
-    if kind == "saturating":
-        return -_bce(logits_fake, 0.0)  # eqs. (2)-(3): log(1 - D(G(z))), i.e. -J^D restricted to G's term
-    raise ValueError(f"kind must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {kind!r}")
 
 
 # What ``speed="auto"`` picks on the CPU: the fastest setting whose losses stayed within 2 % of the float32

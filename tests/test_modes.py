@@ -297,8 +297,8 @@ MODEL_RUNNERS = {
     "classifier.predict": _case_clf(lambda m: classifier.predict(m, IMAGES)),
     "classifier.accuracy": _case_clf(lambda m: classifier.accuracy(m, IMAGES, [0, 1, 0])),
     "classifier.features": _case_clf(lambda m: classifier.features(m, IMAGES)),
-    "quality.kid": _case_kid,
-    "quality.fid": _case_fid,
+    "distances.kid": _case_kid,  # also quality.kid, evaluation.kid (re-exports)
+    "distances.fid": _case_fid,
     "quality.gan_quality": _case_gan_quality,
     "quality.evaluate_generator": _case_evaluate_generator,
     "widgets.interpolation_slider": _case_slider("interpolation_slider"),

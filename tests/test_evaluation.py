@@ -112,8 +112,8 @@ def test_max_iterations_and_early_stopping():
     m = ev.train_classifier(x, y, epochs=1, max_iterations=10, seed=0, device="cpu", show_progress=False,
                             batch_size=8, patience=None)
     assert m.iterations == 10 and len(m.history) == 3  # 4 + 4 + 2 steps
-    # with lr = 0 the validation loss cannot drop by 1.0 after the first epoch: stop after 1 + patience
-    m = ev.train_classifier(x, y, epochs=20, lr=0.0, patience=2, min_delta=1.0, seed=0, device="cpu",
+    # with lr = 1e-12 (no learning; 0 is not a learning rate) the validation loss cannot drop by 1.0 after the first epoch: stop after 1 + patience
+    m = ev.train_classifier(x, y, epochs=20, lr=1e-12, patience=2, min_delta=1.0, seed=0, device="cpu",
                             show_progress=False)
     assert len(m.history) == 3 and m.best_epoch == 1
 

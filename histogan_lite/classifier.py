@@ -340,6 +340,63 @@ def _dataset_labels(ds: Dataset, labels, name: str) -> np.ndarray:
     return check_labels(labels, len(ds), name)
 
 
+def _check_train_args(x, y: np.ndarray, *, val_fraction: float, epochs: int, max_iterations: int | None,
+                      batch_size: int, lr: float) -> None:
+    """:func:`train_classifier`'s argument checks; ``x`` is item 0's image ``(1, 3, H, W)`` or None.
+
+    Raises:
+        ValueError / TypeError: as documented in :func:`train_classifier`, naming the argument.
+    """
+    if x is not None and x.shape[2] != x.shape[3]:
+        raise ValueError(f"images must be square patches, got H x W = {x.shape[2]} x {x.shape[3]}")
+    require_every_class(y, "the training labels")
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < 2:
+        raise ValueError(f"need at least 2 images per class to train, got class counts {counts.tolist()}")
+    if not 0 <= val_fraction <= 0.5:
+        raise ValueError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
+    if epochs < 1 and max_iterations is None:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if max_iterations is not None and max_iterations < 1:
+        raise ValueError(f"max_iterations must be a positive number of steps, got {max_iterations}")
+    check_int(batch_size, "batch_size")  # the shared checks TrainConfig uses
+    check_lr(lr)
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, ds_tr: Dataset, y_tr: torch.Tensor,
+                 gen: torch.Generator, dev: torch.device, *, batch_size: int, num_workers: int, augment: bool,
+                 iterations: int, max_iterations: int | None) -> tuple[int, float, int, int]:
+    """One pass of :func:`train_classifier` over the training part, in a random order drawn from ``gen``.
+
+    Stops early once ``iterations`` (optimiser steps so far, all epochs) reaches ``max_iterations``.
+
+    Returns:
+        ``(iterations, summed loss, correct predictions, images seen)`` of this epoch.
+    """
+    model.train()  # on purpose: the training loop of the model built above (validation restores it)
+    order = torch.randperm(len(ds_tr), generator=gen)
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = loader(ds_tr, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers, device=dev)
+    run_loss, run_correct, seen = 0.0, 0, 0
+    for idx, (xb, _) in zip(chunks, batches):
+        if max_iterations is not None and iterations >= max_iterations:
+            break
+        yb = y_tr[idx]  # the labels given (or the dataset's), in the batch's order
+        if augment:
+            xb = _random_dihedral(xb, gen)
+        xb, yb = xb.to(dev, non_blocking=True), yb.to(dev)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        iterations += 1
+        run_loss += loss.item() * len(idx)
+        run_correct += int((logits.argmax(1) == yb).sum())
+        seen += len(idx)
+    return iterations, run_loss, run_correct, seen
+
+
 def train_classifier(
     images,
     labels=None,
@@ -407,20 +464,8 @@ def train_classifier(
     ds = image_dataset(images, "images")
     y = _dataset_labels(ds, labels, "labels")
     x = _first_image(ds)
-    if x is not None and x.shape[2] != x.shape[3]:
-        raise ValueError(f"images must be square patches, got H x W = {x.shape[2]} x {x.shape[3]}")
-    require_every_class(y, "the training labels")
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < 2:
-        raise ValueError(f"need at least 2 images per class to train, got class counts {counts.tolist()}")
-    if not 0 <= val_fraction <= 0.5:
-        raise ValueError(f"val_fraction must be in [0, 0.5], got {val_fraction}")
-    if epochs < 1 and max_iterations is None:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if max_iterations is not None and max_iterations < 1:
-        raise ValueError(f"max_iterations must be a positive number of steps, got {max_iterations}")
-    check_int(batch_size, "batch_size")  # the shared checks TrainConfig uses
-    check_lr(lr)
+    _check_train_args(x, y, val_fraction=val_fraction, epochs=epochs, max_iterations=max_iterations,
+                      batch_size=batch_size, lr=lr)
 
     dev = select_device(device)
     rng = np.random.default_rng(seed)
@@ -441,27 +486,9 @@ def train_classifier(
     iterations, t0 = 0, time.perf_counter()
     bar = progress(range(1, n_epochs + 1), desc=f"train {kind}", disable=not show_progress, leave=False)
     for epoch in bar:
-        model.train()  # on purpose: the training loop of the model built above (validation restores it)
-        order = torch.randperm(len(ds_tr), generator=gen)
-        chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        batches = loader(ds_tr, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers, device=dev)
-        run_loss, run_correct, seen = 0.0, 0, 0
-        for idx, (xb, _) in zip(chunks, batches):
-            if max_iterations is not None and iterations >= max_iterations:
-                break
-            yb = y_tr[idx]  # the labels given (or the dataset's), in the batch's order
-            if augment:
-                xb = _random_dihedral(xb, gen)
-            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            iterations += 1
-            run_loss += loss.item() * len(idx)
-            run_correct += int((logits.argmax(1) == yb).sum())
-            seen += len(idx)
+        iterations, run_loss, run_correct, seen = _train_epoch(
+            model, opt, ds_tr, y_tr, gen, dev, batch_size=batch_size, num_workers=num_workers, augment=augment,
+            iterations=iterations, max_iterations=max_iterations)
         row = {"epoch": epoch, "iterations": iterations, "train_loss": run_loss / max(seen, 1),
                "train_accuracy": run_correct / max(seen, 1), "val_loss": float("nan"),
                "val_accuracy": float("nan")}

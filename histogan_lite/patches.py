@@ -470,7 +470,18 @@ def extract_patches(
     out = Path(out_dir).expanduser()
     _prepare_output(out, _dataset_record(opened, parsed, settings), overwrite)
 
-    tasks, done_parts = [], []
+    tasks = _block_tasks(out, opened, grids, level=level, block=block, compress_level=compress_level,
+                         workers=workers)
+    return _run_blocks(out, opened, tasks, level=level, workers=workers, show_progress=show_progress)
+
+
+def _block_tasks(out: Path, opened, grids, *, level: int, block: int, compress_level: int, workers: int) -> list[dict]:
+    """The unfinished blocks of :func:`extract_patches` as task dicts for :func:`_extract_block` (resume).
+
+    Each slide's kept grid cells (label >= 0) are grouped into ``block x block`` blocks; a block whose
+    part file ``out/.parts/<slide>/L<level>_r<br>_c<bc>.csv`` already exists is finished and skipped.
+    """
+    tasks = []
     for s, g in zip(opened, grids):
         g = g[g["label"] >= 0].copy()
         g["slide"] = s.name
@@ -480,12 +491,20 @@ def extract_patches(
         for (br, bc), rows in g.groupby([g["row"] // block, g["col"] // block], sort=True):
             part = f".parts/{s.name}/L{level}_r{br}_c{bc}.csv"
             if (out / part).exists():
-                done_parts.append(part)
                 continue
             tasks.append({"slide": s, "level": int(level), "rows": rows, "out": str(out),
                           "part": part, "compress_level": compress_level})  # fmt: skip
     for t in tasks:
         t["in_worker"] = workers > 1 and len(tasks) > 1
+    return tasks
+
+
+def _run_blocks(out: Path, opened, tasks: list[dict], *, level: int, workers: int, show_progress: bool) -> pd.DataFrame:
+    """Extract ``tasks`` (in ``workers`` processes) and write the manifest, also when stopped early.
+
+    Raises:
+        KeyboardInterrupt: interrupted; the message says how many patches ``patches.csv`` lists.
+    """
     bar = progress(total=sum(len(t["rows"]) for t in tasks), desc="patches", unit="patch", disable=not show_progress)
     try:
         run_tasks(_extract_block, tasks, workers=workers, on_result=lambda t, _: bar.update(len(t["rows"])))

@@ -67,12 +67,15 @@ import numpy as np
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .classifier import features
+from . import evaluation
+from .classifier import features, predict, train_classifier
 from .distances import (  # noqa: F401  (moved there, importable from here)
     _BANDS, _LBP_OFFSETS, _check_features, _distances, _feature_pair, _float_pixels, _grey, _inception_features,
     _kth_neighbour, _lbp_riu2, _power, _radial_frequency, _standardise, _uint8, diversity, fid, fid_from_features,
     grid_energy, highpass_energy, kid, kid_from_features, nearest_distances, prdc, texture_features)
-from .utils import CLASS_NAMES, as_image_tensor, check_labels, check_same_size, tensor_to_images
+from .protocol import generate_images
+from .synthetic import GENERATOR_VERSION, make_patches
+from .utils import CLASS_NAMES, as_image_tensor, check_labels, check_same_size, data_dir, tensor_to_images
 
 __all__ = [
     "kid", "fid", "kid_from_features", "fid_from_features", "prdc", "texture_features", "diversity",
@@ -111,8 +114,6 @@ def unseen_real_patches(n: int, size: int = 64, label: int | None = None, seed: 
 
     ``synthetic.make_patches(n, size, label, seed)``; uint8 ``(n, size, size, 3)`` and int64 ``(n,)``.
     """
-    from .synthetic import make_patches
-
     images, truth = make_patches(n, size=size, label=label, seed=seed)
     return images, np.asarray(truth["label"], dtype=np.int64)
 
@@ -130,11 +131,6 @@ def quality_classifier(image_size: int = 64, *, n: int = 2000, seed: int = 7, ep
     Returns:
         The classifier in eval mode, on the CPU.
     """
-    from . import evaluation
-    from .classifier import train_classifier
-    from .synthetic import GENERATOR_VERSION
-    from .utils import data_dir
-
     path = data_dir() / "quality" / f"classifier_renderer{GENERATOR_VERSION}_{image_size}px_n{n}_seed{seed}.safetensors"
     if cache and path.exists():
         try:
@@ -223,7 +219,7 @@ class QualityReport:
         Rows ``generated`` / ``real`` (or ``generated negative`` / ``real negative`` / ``generated
         positive`` / ``real positive`` for a conditional generator), ``n`` patches each.
         """
-        from .plotting import image_grid
+        from .plotting import image_grid  # lazy: matplotlib only for a figure
 
         if self.generated is None or self.real is None:
             raise ValueError("this report holds no images (made by gan_quality without keep_images)")
@@ -271,8 +267,6 @@ def _group_scores(group, gen8, real8, feats, *, k, kid_subsets, seed, classifier
     dg, dr = diversity(gen8, seed=seed), diversity(real8, seed=seed)
     agree = None
     if label is not None:
-        from .classifier import predict
-
         agree = float(np.mean(predict(classifier, gen8) == label))
     mem = nn_g = nn_r = None
     if train8 is not None:
@@ -371,8 +365,6 @@ def evaluate_generator(generator: nn.Module, real=None, real_labels=None, *, n: 
         A :class:`QualityReport`; ``report.table(name)`` is a DataFrame, ``report.figure()`` draws
         generated patches above real ones.
     """
-    from .protocol import generate_images
-
     size = int(getattr(generator, "image_size", 64))
     if real is None:
         real, real_labels = unseen_real_patches(2 * n if generator.n_classes else n, size=size)

@@ -23,6 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from .datasets import open_data
+from .downloads import DownloadError
+from .training import TrainingDiverged, preset, train
+
 __all__ = ["build_parser", "config_from_args", "main"]
 
 
@@ -81,8 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~histogan_lite.training.TrainConfig` that the parsed arguments describe."""
-    from .training import preset
-
     overrides = dict(
         model=args.model, steps=args.steps, seed=args.seed, lr=args.lr, g_steps=args.g_steps,
         real_label=args.real_label, instance_noise=args.instance_noise,
@@ -99,12 +103,6 @@ def config_from_args(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 bad input, 2 divergence)."""
-    import torch
-
-    from .datasets import open_data
-    from .downloads import DownloadError
-    from .training import TrainingDiverged, train
-
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.threads:

@@ -139,8 +139,10 @@ def test_ctrl_c_stops_a_parallel_extraction_within_seconds_and_resumes(demo_slid
     n_blocks = len(set(zip(kept["row"] // 2, kept["col"] // 2)))
     out = tmp_path / "out"
     cmd, env = _extraction_command(demo_slides, out)
+    # A job started in the background by a non-interactive shell (nohup, `&`, some CI runners) inherits
+    # SIGINT as ignored, and Python then installs no KeyboardInterrupt handler: give the child the default.
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while len(list(out.glob(".parts/*/*.csv"))) < 3:  # the first blocks are done

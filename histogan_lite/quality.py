@@ -74,7 +74,8 @@ from .distances import (  # noqa: F401  (moved there, importable from here)
     _kth_neighbour, _lbp_riu2, _power, _radial_frequency, _standardise, _uint8, diversity, fid, fid_from_features,
     grid_energy, highpass_energy, kid, kid_from_features, nearest_distances, prdc, texture_features)
 from .protocol import generate_images
-from .synthetic import GENERATOR_VERSION, make_patches
+from . import synthetic
+from .synthetic import make_patches
 from .utils import CLASS_NAMES, as_image_tensor, check_labels, check_same_size, data_dir, tensor_to_images
 
 __all__ = [
@@ -131,7 +132,8 @@ def quality_classifier(image_size: int = 64, *, n: int = 2000, seed: int = 7, ep
     Returns:
         The classifier in eval mode, on the CPU.
     """
-    path = data_dir() / "quality" / f"classifier_renderer{GENERATOR_VERSION}_{image_size}px_n{n}_seed{seed}.safetensors"
+    version = synthetic.GENERATOR_VERSION  # read at call time: the cache follows the renderer in use
+    path = data_dir() / "quality" / f"classifier_renderer{version}_{image_size}px_n{n}_seed{seed}.safetensors"
     if cache and path.exists():
         try:
             return evaluation.load_classifier(path, device="cpu")

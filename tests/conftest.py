@@ -34,6 +34,16 @@ CHAPTERS = [
 INJECTED = {"seed": 1, "fast": True, "device": "cpu"}
 
 
+def write_scratch_book_config(folder: Path) -> None:
+    """The project's _config.yml (its extensions by absolute path), the bibliography and a one-chapter _toc.yml."""
+    config = (ROOT / "_config.yml").read_text()
+    config = config.replace("  - book/references.bib", "  - references.bib")
+    config = config.replace(": book/_ext", f": {ROOT / 'book' / '_ext'}")
+    (folder / "_config.yml").write_text(config)
+    (folder / "references.bib").write_text((ROOT / "book" / "references.bib").read_text())
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
+
+
 def copy_book_skeleton(dest: Path) -> Path:
     """Copy the book's configuration, pages and extensions (not the notebooks) into ``dest``."""
     import shutil

@@ -17,17 +17,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT
+from conftest import ROOT, write_scratch_book_config
 
 
 def _scratch_book(folder: Path, code: str) -> Path:
     folder.mkdir()
-    config = (ROOT / "_config.yml").read_text()
-    config = config.replace("  - book/references.bib", "  - references.bib")
-    config = config.replace(": book/_ext", f": {ROOT / 'book' / '_ext'}")
-    (folder / "_config.yml").write_text(config)
-    (folder / "references.bib").write_text((ROOT / "book" / "references.bib").read_text())
-    (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
+    write_scratch_book_config(folder)
     (folder / "intro.md").write_text("# Scratch book\n")
     nb = new_notebook(cells=[new_markdown_cell("# Chapter"), new_code_cell(code)])
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}

@@ -40,7 +40,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import CHAPTERS, ROOT
+from conftest import CHAPTERS, ROOT, write_scratch_book_config
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
@@ -343,12 +343,7 @@ def _scratch_book(folder: Path) -> Path:
     """A book with the project's _config.yml and extensions, an intro with two images and the
     bibliography, and one notebook with titled and untitled figures."""
     folder.mkdir(parents=True)
-    config = (ROOT / "_config.yml").read_text()
-    config = config.replace("  - book/references.bib", "  - references.bib")
-    config = config.replace(": book/_ext", f": {ROOT / 'book' / '_ext'}")
-    (folder / "_config.yml").write_text(config)
-    (folder / "references.bib").write_text((ROOT / "book" / "references.bib").read_text())
-    (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
+    write_scratch_book_config(folder)
     from PIL import Image
 
     Image.new("RGB", (8, 8), "red").save(folder / "square.png")

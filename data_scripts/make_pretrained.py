@@ -122,6 +122,15 @@ def fingerprint(G) -> dict:
             "mean": float(x.mean()), "std": float(x.std()), "pixel_0_0": [float(v) for v in x[:, :, 0, 0].flatten()]}
 
 
+def demo_count(command: str) -> int:
+    """``--n-demo`` of a recorded ``python -m histogan_lite.train ...`` command (the CLI's own default if absent)."""
+    import shlex
+
+    from histogan_lite.train import build_parser
+
+    return build_parser().parse_args(shlex.split(command)[3:]).n_demo
+
+
 def recipe(cfg) -> str:
     """The training recipe of ``cfg`` in words, saying where it departs from the paper's (section 3.1)."""
     lr_d, lr_g = cfg.lr_d or cfg.lr, cfg.lr_g or cfg.lr
@@ -275,7 +284,7 @@ def main(argv=None) -> int:
         arch="cDCGAN" if G.n_classes else "DCGAN", prior=prior, up=up, size=size, s0=size // 16, width=G.width,
         cond=" concatenated with the one-hot class (0 negative, 1 positive)" if G.n_classes else "",
         params=sum(p.numel() for p in G.parameters()), size_kb=out.stat().st_size / 1024,
-        n_demo=cfg.n_demo if hasattr(cfg, "n_demo") else 8000, seed=cfg.seed, renderer=renderer, recipe=recipe(cfg),
+        n_demo=demo_count(args.command[-1]), seed=cfg.seed, renderer=renderer, recipe=recipe(cfg),
         steps=ckpt.step, command="\n  ".join(args.command), stopped=stopped,
         cpu_min=(ckpt.meta.get("cpu_seconds") or 0) / 60, wall_min=(ckpt.meta.get("wall_seconds") or 0) / 60,
         hardware=meta["hardware"], torch=torch.__version__, loss_d=last["loss_d"], loss_g=last["loss_g"],

@@ -145,6 +145,9 @@ def recipe(cfg) -> str:
         parts.append("spectral normalisation in D (not in the paper)")
     if cfg.model == "cdcgan" and cfg.d_label_in != "first-conv":
         parts.append(f"class enters D at `{cfg.d_label_in}` (the paper: its first convolution)")
+    if getattr(cfg, "g_ema", 0):
+        parts.append(f"the shipped weights are a moving average of G's (decay {cfg.g_ema:g}, Yazici et al. 2019; "
+                     "not in the paper)")
     return "; ".join(parts) + "."
 
 

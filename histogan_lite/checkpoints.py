@@ -198,7 +198,9 @@ class Checkpoint:
     Attributes:
         config: the run's :class:`TrainConfig`.
         step: number of completed training steps.
-        tensors: flat dict of tensors: ``G.<param>``, ``D.<param>``, ``opt_g.<i>.<key>``, ``opt_d.<i>.<key>``.
+        tensors: flat dict of tensors: ``G.<param>``, ``D.<param>``, ``opt_g.<i>.<key>``, ``opt_d.<i>.<key>``,
+            and, when the run keeps a moving average of G (``config.g_ema``), ``G_ema.<param>`` and
+            ``G_ema.n_averaged``.
         meta: JSON-able extras (optimizer param groups, model configs, wall time, hardware).
     """
 
@@ -208,9 +210,12 @@ class Checkpoint:
     meta: dict = field(default_factory=dict)
 
     @classmethod
-    def capture(cls, G, D, opt_g, opt_d, config: TrainConfig, step: int, **extra) -> "Checkpoint":
-        """Snapshot (unwrapped) models and optimizers after ``step`` completed steps."""
+    def capture(cls, G, D, opt_g, opt_d, config: TrainConfig, step: int, ema=None, **extra) -> "Checkpoint":
+        """Snapshot (unwrapped) models and optimizers after ``step`` completed steps; ``ema``: the run's
+        :class:`~histogan_lite.ema.GeneratorEMA` or None."""
         tensors = {f"G.{k}": v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
+        if ema is not None:
+            tensors.update({f"G_ema.{k}": v for k, v in ema.state_tensors().items()})
         tensors.update({f"D.{k}": v.detach().cpu().contiguous() for k, v in D.state_dict().items()})
         tg, mg = _optimizer_tensors(opt_g, "opt_g")
         td, md = _optimizer_tensors(opt_d, "opt_d")
@@ -254,13 +259,19 @@ class Checkpoint:
         extra = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "step", "config", "sha256")}
         return cls(config, step, tensors, extra)
 
-    def restore(self, G, D, opt_g=None, opt_d=None, source: str | os.PathLike = "checkpoint") -> None:
-        """Load the weights (and optimizer states when given) into unwrapped models.
+    def restore(self, G, D, opt_g=None, opt_d=None, source: str | os.PathLike = "checkpoint", ema=None) -> None:
+        """Load the weights (and optimizer states, the moving average of G when given) into unwrapped models.
 
         Raises:
-            ValueError: when a model's architecture or image size differs from the checkpoint's.
+            ValueError: when a model's architecture or image size differs from the checkpoint's, or
+                ``ema`` is given and the checkpoint has no moving average.
         """
         source = Path(source)
+        if ema is not None:
+            ema_state = {k[6:]: v for k, v in self.tensors.items() if k.startswith("G_ema.")}
+            if not ema_state:
+                raise ValueError(f"{source} holds no moving average of G (it was trained with g_ema=0)")
+            ema.load_state_tensors(ema_state)
         _load_state_checked(G, {k[2:]: v for k, v in self.tensors.items() if k.startswith("G.")}, self.meta["generator"], source)
         _load_state_checked(D, {k[2:]: v for k, v in self.tensors.items() if k.startswith("D.")}, self.meta["discriminator"], source)
         if opt_g is not None:
@@ -308,11 +319,17 @@ def load_generator_checkpoint(
     image_size: int | None = None,
     n_classes: int | None = None,
     device: str | torch.device = "cpu",
+    weights: str = "sampling",
 ) -> Generator:
     """Load the generator of a training checkpoint or of a generator export, in eval mode.
 
+    A training checkpoint of a run with a moving average of G (``g_ema``, :mod:`histogan_lite.ema`)
+    gives the averaged generator unless ``weights="raw"``.
+
     Args:
         path: ``<stem>.safetensors`` or ``<stem>.json`` (or the stem).
+        weights: ``"sampling"`` (the moving average when the checkpoint has one, else G) or ``"raw"``
+            (the trained G itself).
         image_size, n_classes: when given, the checkpoint must match them.
         device: where the returned model lives.
 
@@ -333,9 +350,13 @@ def load_generator_checkpoint(
         raise ValueError(f"checkpoint {st_path} holds a {_describe(cfg)}; expected image_size {image_size}")
     if n_classes is not None and cfg.get("n_classes") != n_classes:
         raise ValueError(f"checkpoint {st_path} holds a {_describe(cfg)}; expected n_classes {n_classes}")
+    if weights not in ("sampling", "raw"):
+        raise ValueError(f"weights must be 'sampling' or 'raw', got {weights!r}")
     tensors = _read_tensors(st_path, meta)
     prefix = "G." if meta.get("kind") == "training" else ""
-    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if prefix and weights == "sampling" and "G_ema.n_averaged" in tensors:
+        prefix = "G_ema."
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix) and k != "G_ema.n_averaged"}
     options = {k: cfg.get(k, v) for k, v in PAPER_OPTIONS["generator"].items()}
     G = Generator(cfg["image_size"], cfg["n_classes"], cfg["latent_dim"], cfg["width"], **options)
     _load_state_checked(G, state, cfg, st_path)

@@ -59,6 +59,10 @@ class TrainConfig:
             ``"projection"`` (:class:`~histogan_lite.models.Discriminator`).
         lr_d, lr_g: per-network Adam learning rates (two time-scale update rule, Heusel et al. 2017);
             ``None`` = ``lr`` (the paper: one rate for both).
+        g_ema: decay of an exponential moving average of G's weights and batch-norm statistics
+            (:mod:`histogan_lite.ema`; Yazici et al. 2019; not in the paper), e.g. 0.999; 0 = off. When on,
+            the averaged G draws the sample grids, is what :func:`~histogan_lite.checkpoints.load_generator_checkpoint`
+            returns from a training checkpoint and is ``TrainResult.G``; the trained G is ``TrainResult.G_raw``.
     """
 
     model: str = "dcgan"
@@ -90,6 +94,7 @@ class TrainConfig:
     d_label_in: str = "first-conv"
     lr_d: float | None = None
     lr_g: float | None = None
+    g_ema: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -131,6 +136,8 @@ class TrainConfig:
             raise ValueError(f"d_spectral_norm must be True or False, got {self.d_spectral_norm!r}")
         for name in ("lr_d", "lr_g"):
             check_lr(getattr(self, name), name, none_means="lr")
+        if not isinstance(self.g_ema, (int, float)) or isinstance(self.g_ema, bool) or not 0.0 <= self.g_ema < 1.0:
+            raise ValueError(f"g_ema must be 0 (off) or a decay in (0, 1) such as 0.999, got {self.g_ema!r}")
         if self.n_sample < 2 or self.n_sample % 2:
             raise ValueError(f"n_sample must be an even number >= 2, got {self.n_sample!r}")
 

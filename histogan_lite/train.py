@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the class enters the cDCGAN's D (paper: first-conv)")
     p.add_argument("--lr-d", type=float, help="D's learning rate (two time-scale updates; default --lr)")
     p.add_argument("--lr-g", type=float, help="G's learning rate (default --lr)")
+    p.add_argument("--g-ema", type=float, default=0.0,
+                   help="decay of a moving average of G's weights, e.g. 0.999 (0: off; not in the paper)")
     p.add_argument("--sample-every", type=int, default=500, help="save a fixed-z sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps")
     p.add_argument("--n-demo", type=int, default=8000, help="number of demo patches (--data demo)")
@@ -93,7 +95,7 @@ def config_from_args(args: argparse.Namespace):
         noise_anneal_steps=args.noise_anneal_steps, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, amp=not args.no_amp, upsample=args.upsample,
         kernel_size=args.kernel_size, z_prior=args.z_prior, d_spectral_norm=args.d_spectral_norm,
-        d_label_in=args.d_label_in, lr_d=args.lr_d, lr_g=args.lr_g, speed=args.speed,
+        d_label_in=args.d_label_in, lr_d=args.lr_d, lr_g=args.lr_g, g_ema=args.g_ema, speed=args.speed,
     )
     for name in ("image_size", "width", "batch_size"):
         if getattr(args, name) is not None:

@@ -51,6 +51,7 @@ from .checkpoints import (  # noqa: F401  (old names, importable from here)
 from .config import MODELS, PRESETS, SPEEDS, TrainConfig, preset  # noqa: F401  (moved there, importable from here)
 from .datasets import as_dataset, load_data, loader  # noqa: F401  (load_data: old name, importable from here)
 from .losses import _bce, discriminator_loss, generator_loss, noise_std_at  # noqa: F401  (moved there, importable from here)
+from .ema import GeneratorEMA
 from .models import Discriminator, Generator
 from .sampling import generate, sample_z
 from .synthetic import GENERATOR_VERSION
@@ -390,7 +391,9 @@ class TrainResult:
     """What :func:`train` returns.
 
     Attributes:
-        G, D: the trained (unwrapped) models, G in eval mode.
+        G, D: the trained (unwrapped) models, G in eval mode; with ``config.g_ema`` G is the moving
+            average of the trained generator (:mod:`histogan_lite.ema`), the one to sample from.
+        G_raw: the trained generator itself (the same object as ``G`` when ``g_ema`` is 0).
         history: one row per step: ``step, loss_d, loss_g, d_real, d_fake, noise_std, seconds``.
         samples: list of ``(step, images)`` with float tensors ``(n_sample, 3, H, W)`` in [-1, 1] from
             the fixed z (for the cDCGAN the first half has label 0, the second label 1).
@@ -404,6 +407,7 @@ class TrainResult:
     samples: list
     config: TrainConfig
     checkpoint: Path | None = None
+    G_raw: Generator | None = None
 
 
 def _dist_info() -> tuple[int, int]:
@@ -442,6 +446,12 @@ class _Run:
     source: str
     fixed_z: torch.Tensor
     fixed_y: torch.Tensor | None
+    ema: GeneratorEMA | None = None
+
+    @property
+    def G_sample(self) -> Generator:
+        """The generator that samples: the moving average when ``g_ema`` is on, else G."""
+        return self.ema.module if self.ema is not None else self.G
 
     def batch(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The step's real batch: float32 ``(B, 3, H, W)`` in [-1, 1] on the device, and its labels.
@@ -478,7 +488,7 @@ class _Run:
                 "device": str(self.dev), "world_size": self.world,
                 "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor()}
         G, D = self.G, self.D
-        self.last_ckpt = Checkpoint.capture(G, D, self.opt_g, self.opt_d, self.config, step_done, **meta).save(self.ckpt_path, overwrite=True)
+        self.last_ckpt = Checkpoint.capture(G, D, self.opt_g, self.opt_d, self.config, step_done, ema=self.ema, **meta).save(self.ckpt_path, overwrite=True)
         atomic_write_text(self.out / "log.csv", pd.DataFrame(self.history).to_csv(index=False))
 
 
@@ -529,10 +539,11 @@ def _setup_run(config, data, out, resume, device, source, num_workers=0) -> _Run
     G, D = build_models(config, dev)
     Gm, Dm = apply_speed(G, D, speed)
     opt_g, opt_d = make_optimizers(G, D, config)
+    ema = GeneratorEMA(G, config.g_ema) if config.g_ema else None
     history: list[dict] = []
     start = 0
     if ckpt is not None:
-        ckpt.restore(G, D, opt_g, opt_d, source=ckpt_path)
+        ckpt.restore(G, D, opt_g, opt_d, source=ckpt_path, ema=ema)
         start = ckpt.step
         if out is not None and (out / "log.csv").exists():
             old_log = pd.read_csv(out / "log.csv")
@@ -551,7 +562,7 @@ def _setup_run(config, data, out, resume, device, source, num_workers=0) -> _Run
     prior_cpu = float(ckpt.meta.get("cpu_seconds", 0.0)) if ckpt is not None else 0.0
     return _Run(config, G, D, Gm, Dm, opt_g, opt_d, speed, scalers, dev, rank, world, ds, batches, start,
                 history, out, ckpt_path, ckpt_path if ckpt is not None else None, prior_wall, prior_cpu, source,
-                fixed_z, fixed_y)
+                fixed_z, fixed_y, ema)
 
 
 def _check_diverged(metrics: dict, step: int, saturated: int, config: TrainConfig, last_ckpt) -> int:
@@ -648,6 +659,8 @@ def train(
         real, y = run.batch(gen)
         ts = time.perf_counter()
         metrics = train_step(run.Gm, run.Dm, run.opt_g, run.opt_d, real, y, config, step, gen, run.scalers, run.speed)
+        if run.ema is not None:
+            run.ema.update_parameters(run.G)
         metrics = {"step": step, **metrics, "seconds": time.perf_counter() - ts}
         saturated = _check_diverged(metrics, step, saturated, config, run.last_ckpt)
         run.history.append(metrics)
@@ -658,7 +671,7 @@ def train(
                             d_real=f"{metrics['d_real']:.2f}", d_fake=f"{metrics['d_fake']:.2f}", refresh=False)
         done = step + 1
         if config.sample_every and (done % config.sample_every == 0 or done == config.steps) and run.rank == 0:
-            x = generate(run.G, run.fixed_z, run.fixed_y)
+            x = generate(run.G_sample, run.fixed_z, run.fixed_y)
             samples.append((done, x))
             if run.out is not None:
                 _save_grid_png(x, run.out / "samples" / f"step_{done:06d}.png", ncol=int(math.ceil(math.sqrt(len(x)))))
@@ -675,4 +688,4 @@ def train(
         dist.barrier()
     run.G.eval()  # on purpose: the trained G is returned ready for sampling (TrainResult: G in eval mode)
     history = pd.DataFrame(run.history, columns=["step", "loss_d", "loss_g", "d_real", "d_fake", "noise_std", "seconds"])
-    return TrainResult(run.G, run.D, history, samples, config, run.last_ckpt)
+    return TrainResult(run.G_sample, run.D, history, samples, config, run.last_ckpt, run.G)

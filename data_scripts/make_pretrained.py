@@ -99,7 +99,7 @@ def quality(G, n: int) -> tuple[dict, str, bool]:
 
     report = Q.evaluate_generator(G, n=n, train=Q.training_patches(2000, G.image_size), keep_images=False)
     keys = ["kid_classifier", "kid_texture", "precision", "recall", "density", "coverage", "diversity",
-            "grid_energy", "class_agreement", "memorisation"]
+            "grid_energy", "class_agreement", "class_agreement_real", "memorisation"]
     rows, scores, ok = [], {}, True
     for sc in report.scores:
         floors = Q.check_floors(sc)
@@ -109,7 +109,7 @@ def quality(G, n: int) -> tuple[dict, str, bool]:
         rows.append(f"| {sc.group} | " + " | ".join(fmt(getattr(sc, k)) for k in keys) + " | "
                     + ", ".join(f"{k} {'pass' if v else '**FAIL**'}" for k, v in floors.items()) + " |")
     head = ("| group | KID x1000 cls | KID x1000 tex | precision | recall | density | coverage | diversity / real | "
-            "grid energy / real | class agreement | memorisation | floors (issue 11) |\n|" + "---|" * 12 + "\n")
+            "grid energy / real | class agreement | same for real patches | memorisation | floors (issue 11) |\n|" + "---|" * 13 + "\n")
     return scores, head + "\n".join(rows), ok
 
 

@@ -25,7 +25,13 @@ checked and can fail:
   excluded: the checkerboard of stride-2 transposed convolutions, Odena et al. 2016), generated over
   real. ``highpass`` is the same ratio for all power above 1/4 cycle per pixel.
 * **Class agreement** of a conditional generator: the share of ``G(z, l)`` the feature classifier
-  assigns to class ``l``.
+  assigns to class ``l``, beside the same share for the real patches of class ``l``
+  (``class_agreement_real``: the classifier's own recall on real tissue). Its floor is relative:
+  ``class_agreement >= 0.95 * class_agreement_real``. Why not an absolute 0.95: the demo task is
+  deliberately not trivial (renderer v11: small lesions, faint stains, loosely drawn borders), and the
+  feature classifier itself calls only about 88 % of unseen real negatives and 77 % of real positives
+  correctly, so an absolute 95 % would demand samples that are easier to classify than real tissue,
+  i.e. a generator that drops the hard cases, which coverage would rightly punish.
 * **Memorisation**: median root-mean-square pixel distance of each generated patch to its nearest
   training image, over the same for unseen real patches (``< 1``: samples sit closer to the training
   set than new real tissue does, i.e. the generator copies).
@@ -182,6 +188,7 @@ class QualityScores:
     grid_energy: float
     highpass: float
     class_agreement: float | None = None
+    class_agreement_real: float | None = None
     memorisation: float | None = None
     nn_train_generated: float | None = None
     nn_train_real: float | None = None
@@ -241,7 +248,9 @@ def check_floors(scores: QualityScores, *, reference: QualityScores | None = Non
     """Which floors of issue 11 point 3 a row reaches: ``{floor name: passed}``.
 
     ``coverage >= 0.6``, ``precision >= 0.5`` (classifier space), ``diversity >= 0.85`` (of real), ``grid_energy`` in
-    ``[0.8, 1.25]`` (of real), ``class_agreement >= 0.95`` (when measured); with ``reference`` (the
+    ``[0.8, 1.25]`` (of real), ``class_agreement >= 0.95 * class_agreement_real`` (when measured: 95 % of
+    what the classifier achieves on real patches of the class; absolute 0.95 when the real share is
+    unknown; see the module docstring for why it is relative); with ``reference`` (the
     reference DCGAN's row): lower KID (in both feature spaces) and higher coverage than it; with
     ``blurred`` (real patches through a 3x3 box filter): lower KID than it in the texture space (the
     classifier space barely sees blur: there blurred real scores about as well as real).
@@ -251,7 +260,8 @@ def check_floors(scores: QualityScores, *, reference: QualityScores | None = Non
            "diversity": scores.diversity >= f["diversity"],
            "grid_energy": f["grid_energy"][0] <= scores.grid_energy <= f["grid_energy"][1]}
     if scores.class_agreement is not None:
-        out["class_agreement"] = scores.class_agreement >= f["class_agreement"]
+        real = scores.class_agreement_real
+        out["class_agreement"] = scores.class_agreement >= f["class_agreement"] * (1.0 if real is None else real)
     if reference is not None:
         out["kid_below_reference"] = (scores.kid_classifier < reference.kid_classifier
                                       and scores.kid_texture < reference.kid_texture)
@@ -267,9 +277,10 @@ def _group_scores(group, gen8, real8, feats, *, k, kid_subsets, seed, classifier
     kc, kc_sd = kid_from_features(rc, gc, n_subsets=kid_subsets, subset_size=m, seed=seed)
     kt, kt_sd = kid_from_features(rt, gt, n_subsets=kid_subsets, subset_size=m, seed=seed)
     dg, dr = diversity(gen8, seed=seed), diversity(real8, seed=seed)
-    agree = None
+    agree = agree_real = None
     if label is not None:
         agree = float(np.mean(predict(classifier, gen8) == label))
+        agree_real = float(np.mean(predict(classifier, real8) == label))
     mem = nn_g = nn_r = None
     if train8 is not None:
         nn_g = float(np.median(nearest_distances(gen8, train8)))
@@ -281,7 +292,7 @@ def _group_scores(group, gen8, real8, feats, *, k, kid_subsets, seed, classifier
         kid_texture=1000 * kt, kid_texture_std=1000 * kt_sd, fid_texture=fid_from_features(rt, gt),
         **prdc(rc, gc, k=k), **{f"{key}_texture": v for key, v in prdc(rt, gt, k=k).items()}, diversity=dg / dr, diversity_generated=dg, diversity_real=dr,
         grid_energy=grid_energy(gen8) / grid_energy(real8), highpass=highpass_energy(gen8) / highpass_energy(real8),
-        class_agreement=agree, memorisation=mem, nn_train_generated=nn_g, nn_train_real=nn_r)
+        class_agreement=agree, class_agreement_real=agree_real, memorisation=mem, nn_train_generated=nn_g, nn_train_real=nn_r)
 
 
 def gan_quality(generated, real, *, generated_labels=None, real_labels=None, train=None,

@@ -90,6 +90,22 @@ def test_conditional_groups_and_class_agreement(sets):
     assert list(rep.table("x").columns[:2]) == ["generator", "group"]
 
 
+def test_class_agreement_floor_is_relative_to_the_classifiers_recall_on_real(sets):
+    from histogan_lite.classifier import train_classifier
+
+    real, rl, other, ol, _ = sets
+    train, train_labels = q.unseen_real_patches(200, size=32, seed=3)  # unseen by both sets below
+    clf = train_classifier(train, train_labels, epochs=30, lr=3e-3, patience=None, seed=0, device="cpu", show_progress=False)
+    rep = q.gan_quality(other, real, generated_labels=ol, real_labels=rl, classifier=clf)
+    # real patches with their true labels pass (at 90 %: 100 patches per class are a noisy estimate);
+    # the same patches conditioned on the wrong class fail
+    for s in rep.scores:
+        assert 0.6 < s.class_agreement_real <= 1.0
+        assert q.check_floors(s, floors={"class_agreement": 0.9})["class_agreement"]
+    swapped = q.gan_quality(other, real, generated_labels=1 - ol, real_labels=rl, classifier=clf)
+    assert not any(q.check_floors(s)["class_agreement"] for s in swapped.scores)
+
+
 def test_inputs_both_conventions_and_errors(sets):
     real, rl, other, ol, cnn = sets
     x = torch.from_numpy(other[:20]).permute(0, 3, 1, 2).float() / 127.5 - 1

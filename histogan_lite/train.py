@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decay of a moving average of G's weights, e.g. 0.999 (0: off; not in the paper)")
     p.add_argument("--sample-every", type=int, default=500, help="save a fixed-z sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="also keep every checkpoint as OUT/checkpoints/step_XXXXXX (to choose the best one)")
     p.add_argument("--n-demo", type=int, default=8000, help="number of demo patches (--data demo)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader reader processes (0: read in the main process)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         result = train(config, dataset, out=args.out, resume=args.resume, device=args.device,
                        show_progress=not args.quiet, source=str(args.data), num_workers=args.workers,
-                       max_seconds=args.max_minutes * 60 if args.max_minutes else None)
+                       max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+                       keep_checkpoints=args.keep_checkpoints)
     except TrainingDiverged as exc:
         print(f"histogan-train: {exc}", file=sys.stderr)
         return 2

@@ -447,6 +447,7 @@ class _Run:
     fixed_z: torch.Tensor
     fixed_y: torch.Tensor | None
     ema: GeneratorEMA | None = None
+    keep_checkpoints: bool = False  # also keep every checkpoint as out/checkpoints/step_XXXXXX
 
     @property
     def G_sample(self) -> Generator:
@@ -488,7 +489,10 @@ class _Run:
                 "device": str(self.dev), "world_size": self.world,
                 "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor()}
         G, D = self.G, self.D
-        self.last_ckpt = Checkpoint.capture(G, D, self.opt_g, self.opt_d, self.config, step_done, ema=self.ema, **meta).save(self.ckpt_path, overwrite=True)
+        ckpt = Checkpoint.capture(G, D, self.opt_g, self.opt_d, self.config, step_done, ema=self.ema, **meta)
+        self.last_ckpt = ckpt.save(self.ckpt_path, overwrite=True)
+        if self.keep_checkpoints:  # GAN quality is not monotone in the step: keep each one to choose from
+            ckpt.save(self.out / "checkpoints" / f"step_{step_done:06d}", overwrite=True)
         atomic_write_text(self.out / "log.csv", pd.DataFrame(self.history).to_csv(index=False))
 
 
@@ -607,6 +611,7 @@ def train(
     source: str | None = None,
     max_seconds: float | None = None,
     num_workers: int = 0,
+    keep_checkpoints: bool = False,
 ) -> TrainResult:
     """Train a DCGAN / cDCGAN (paper 3.1) for ``config.steps`` steps: setup, then the loop of steps.
 
@@ -633,6 +638,8 @@ def train(
             checkpoint there (continue later with ``resume=True``).
         num_workers: DataLoader reader processes (0: read in this process; on-disk sources on a GPU
             want a few). Batches go to pinned memory on CUDA.
+        keep_checkpoints: also write every checkpoint to ``out/checkpoints/step_XXXXXX.safetensors/.json``
+            (a GAN's last step is rarely its best; score them with ``data_scripts/score_checkpoints.py``).
 
     Returns:
         A :class:`TrainResult`.
@@ -647,6 +654,7 @@ def train(
     if source is None:
         source = getattr(data, "source", None) or "data"
     run = _setup_run(config, data, out, resume, device, source, num_workers)
+    run.keep_checkpoints = keep_checkpoints
     config, t0, c0, saturated, samples = run.config, time.perf_counter(), time.process_time(), 0, []
     bar = progress(range(run.start, config.steps), total=config.steps - run.start, initial=0,
                    desc=f"{config.model} {config.image_size}px", disable=not show_progress or run.rank != 0)

@@ -439,3 +439,18 @@ def test_training_from_disk_streams_the_same_batches_as_in_memory(data, tmp_path
     assert a.history.drop(columns="seconds").equals(b.history.drop(columns="seconds"))
     with pytest.raises(ValueError, match=r"images from .* are 64x64 pixels but the model expects 128x128"):
         train(tiny(image_size=128), disk, device="cpu")
+
+
+def test_keep_checkpoints_keeps_every_checkpoint_and_each_loads(data, tmp_path):
+    r = train(tiny(steps=4, checkpoint_every=2, model="cdcgan", g_ema=0.9), data, out=tmp_path, device="cpu",
+              show_progress=False, keep_checkpoints=True)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert kept == ["step_000002.json", "step_000002.safetensors", "step_000004.json", "step_000004.safetensors"]
+    assert json.loads((tmp_path / "checkpoints" / "step_000002.json").read_text())["step"] == 2
+    last = load_generator_checkpoint(tmp_path / "checkpoints" / "step_000004.json")  # the moving average
+    for x, y in zip(last.state_dict().values(), r.G.state_dict().values()):
+        assert torch.equal(x, y)
+    early = load_generator_checkpoint(tmp_path / "checkpoints" / "step_000002.json")
+    assert not all(torch.equal(x, y) for x, y in zip(early.state_dict().values(), last.state_dict().values()))
+    train(tiny(steps=2, checkpoint_every=2), data, out=tmp_path / "plain", device="cpu", show_progress=False)
+    assert not (tmp_path / "plain" / "checkpoints").exists()  # off by default

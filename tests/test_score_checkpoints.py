@@ -1,0 +1,51 @@
+"""data_scripts/score_checkpoints.py: every kept checkpoint scored once, the choice, and clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from histogan_lite import synthetic
+from histogan_lite.training import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def score():
+    spec = importlib.util.spec_from_file_location("score_checkpoints", ROOT / "data_scripts" / "score_checkpoints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scores_each_kept_checkpoint_once_and_chooses(score, tmp_path, capsys):
+    torch.set_num_threads(1)
+    images, truth = synthetic.make_patches(32, size=64, seed=0)
+    config = TrainConfig(model="cdcgan", image_size=64, width=16, batch_size=8, steps=4, sample_every=0,
+                         checkpoint_every=2)
+    train(config, (images, truth["label"].to_numpy()), out=tmp_path, device="cpu", show_progress=False,
+          keep_checkpoints=True)
+    assert score.main([str(tmp_path), "--n", "12"]) == 0
+    df = pd.read_csv(tmp_path / "scores_n12.csv")
+    assert sorted(zip(df["step"], df["group"])) == [(2, "negative"), (2, "positive"), (4, "negative"), (4, "positive")]
+    assert (df["floors"] == 6).all() and df["cov"].between(0, 1).all()
+    assert "best: step" in capsys.readouterr().out
+    assert score.main([str(tmp_path), "--n", "12"]) == 0  # nothing new: read back, not scored again
+    assert len(pd.read_csv(tmp_path / "scores_n12.csv")) == 4
+    df["floors_passed"] = [1, 1, 3, 2]  # step 4's worst group passes more floors
+    assert int(score.choose(df)["step"]) == 4
+    assert int(score.choose(df, max_cpu_seconds=df.loc[0, "cpu_seconds"])["step"]) == 2
+    with pytest.raises(ValueError, match="within the CPU budget"):
+        score.choose(df, max_cpu_seconds=-1)
+
+
+def test_clear_errors(score, tmp_path, capsys):
+    assert score.main([str(tmp_path)]) == 1
+    assert "no checkpoint matches" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="step_<number>"):
+        score.step_of(Path("checkpoint.json"))

@@ -277,7 +277,8 @@ class Discriminator(nn.Module):
         width: channels ``C`` of the last feature map; the layers have ``C/8, C/4, C/2, C`` channels.
             ``None`` is the paper's 512.
         kernel_size: 5 (the paper) or 4.
-        spectral_norm: spectral normalisation of every convolution and of the linear layer.
+        spectral_norm: spectral normalisation of every convolution, of the linear layer and of the
+            projection's class embedding (Miyato et al. 2018).
         label_in: where the class enters a cDCGAN's D: ``"first-conv"`` (the paper: the one-hot vector,
             broadcast to ``n_classes`` constant maps, is concatenated to the output of the first
             convolution), ``"input"`` (the maps are concatenated to the raw image) or ``"projection"``
@@ -332,7 +333,9 @@ class Discriminator(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
         self.logit = sn(nn.Linear(width * self.base_size**2, 1))
-        self.embed = nn.Linear(n_classes, width, bias=False) if n_classes and label_in == "projection" else None
+        # the class embedding is normalised too (Miyato & Koyama 2018): left free, <embed(y), features>
+        # grew without bound and let D win the cDCGAN's game within 3,000 steps (D(G(z)) < 0.06)
+        self.embed = sn(nn.Linear(n_classes, width, bias=False)) if n_classes and label_in == "projection" else None
         self.apply(init_weights)
 
     def config(self) -> dict:

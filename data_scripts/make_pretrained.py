@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="training output folder (holds checkpoint.safetensors/.json)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="the training checkpoint to ship (default RUN/checkpoint.safetensors; e.g. one of "
+                        "RUN/checkpoints/step_XXXXXX.safetensors kept by --keep-checkpoints)")
     p.add_argument("--name", choices=["dcgan-64", "cdcgan-64", "dcgan-128", "cdcgan-128"], required=True)
     p.add_argument("--command", required=True, action="append",
                    help="an exact training command that produced the run; repeat it, in order, for a run that "
@@ -226,7 +229,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from histogan_lite.training import Checkpoint, load_generator_checkpoint, save_generator
 
-    ckpt_path = args.run / "checkpoint.safetensors"
+    ckpt_path = args.checkpoint or args.run / "checkpoint.safetensors"
     ckpt = Checkpoint.load(ckpt_path)
     G = load_generator_checkpoint(ckpt_path)
     expected = 2 if args.name.startswith("cdcgan") else 0
@@ -276,8 +279,10 @@ def main(argv=None) -> int:
                 f"| negative | {metrics['fraction_negative']:.1%} |\n| positive | {metrics['fraction_positive']:.1%} |")
     stopped = f"\n  {args.how}\n" if args.how else ""
     if ckpt.step != cfg.steps:
+        why = ("kept by `--keep-checkpoints` and chosen by `data_scripts/score_checkpoints.py`" if args.checkpoint
+               else "stopped by its `--max-minutes` limit")
         stopped += (f"\n  The shipped weights are the run's checkpoint at step {ckpt.step} of the {cfg.steps} the last "
-                    f"command allowed (stopped by its `--max-minutes` limit). Giving each command `--steps` equal to "
+                    f"command allowed ({why}). Giving each command `--steps` equal to "
                     f"the step its checkpoint reached reproduces the weights exactly on a CPU: every step's "
                     f"randomness is derived from (seed, step).\n")
     prior, up = architecture(G, cfg)

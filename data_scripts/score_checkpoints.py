@@ -72,16 +72,17 @@ def score_run(files: list[Path], out_csv: Path, *, n: int, weights: str) -> pd.D
     todo = [f for f in files if (step_of(f), weights) not in done]
     if not todo:
         return pd.DataFrame(rows)
-    classifier = quality.quality_classifier(64)
-    real, real_y = quality.unseen_real_patches(2 * n, size=64, seed=101)
-    blur_src, _ = quality.unseen_real_patches(2 * n, size=64, seed=102)
+    size = load_generator_checkpoint(todo[0], weights=weights).image_size
+    classifier = quality.quality_classifier(size)
+    real, real_y = quality.unseen_real_patches(2 * n, size=size, seed=101)
+    blur_src, _ = quality.unseen_real_patches(2 * n, size=size, seed=102)
     blurred = quality.gan_quality(quality.box_blur(blur_src), real, classifier=classifier)["all"]
-    train = quality.training_patches(1000)
+    train = quality.training_patches(1000, size)
     for path in progress(todo, desc="checkpoints"):
         meta = json.loads(path.read_text())
         G = load_generator_checkpoint(path, weights=weights)
-        if G.image_size != 64:
-            raise ValueError(f"{path}: this script scores 64-px generators, got {G.image_size} px")
+        if G.image_size != size:
+            raise ValueError(f"{path}: a {G.image_size}-px generator among {size}-px ones; score one run at a time")
         rep = quality.evaluate_generator(G, real, real_y, n=n if G.n_classes else 2 * n, train=train,
                                          classifier=classifier, keep_images=False, max_train=1000)
         for s in rep.scores:

@@ -34,6 +34,16 @@ CHAPTERS = [
 INJECTED = {"seed": 1, "fast": True, "device": "cpu"}
 
 
+def load_data_script(name: str, module_name: str | None = None):
+    """Import ``data_scripts/<name>.py`` (not a package) as a module, for tests of its functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(module_name or name, ROOT / "data_scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_scratch_book_config(folder: Path) -> None:
     """The project's _config.yml (its extensions by absolute path), the bibliography and a one-chapter _toc.yml."""
     config = (ROOT / "_config.yml").read_text()

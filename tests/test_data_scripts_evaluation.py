@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_data_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def run_evaluation():
-    spec = importlib.util.spec_from_file_location("run_evaluation", ROOT / "data_scripts" / "run_evaluation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_data_script("run_evaluation")
 
 
 def test_help_and_settings(run_evaluation, capsys):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import signal
 import subprocess
@@ -18,15 +17,13 @@ from PIL import Image
 
 from test_downloads import Server
 from test_patches import toy  # noqa: F401  (fixture)
+from conftest import load_data_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "data_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_data_script(name)
 
 
 def test_extract_and_balance_cli(toy, tmp_path, capsys):  # noqa: F811

@@ -5,17 +5,15 @@ was how two checkpoints came to share one file. Checkpoint pairs go through
 :func:`histogan_lite.checkpoints.checkpoint_paths`; the other derivations are shown safe here.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from histogan_lite import checkpoints as ck
 from histogan_lite.models import Generator
+from conftest import load_data_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cg(seed):
@@ -24,10 +22,7 @@ def _cg(seed):
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "data_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_data_script(name)
 
 
 @pytest.mark.parametrize("given", ["cdcgan.epoch1", "cdcgan.epoch1.safetensors", "cdcgan.epoch1.json"])

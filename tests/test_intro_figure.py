@@ -3,16 +3,13 @@
 import json
 import re
 from pathlib import Path
+from conftest import load_data_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_intro_figure_is_drawn_from_the_shipped_cdcgan():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_intro_figure", ROOT / "data_scripts" / "make_intro_figure.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_data_script("make_intro_figure")
     record = json.loads((ROOT / "book" / "_static" / "intro_class_edit.json").read_text())
     assert record["checkpoint_sha256"] == mod.checkpoint_sha256(record["generator"]), (
         "book/_static/intro_class_edit.png was drawn from another checkpoint: run data_scripts/make_intro_figure.py")

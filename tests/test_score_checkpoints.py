@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from conftest import load_data_script
 
 from histogan_lite import synthetic
 from histogan_lite.training import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def score():
-    spec = importlib.util.spec_from_file_location("score_checkpoints", ROOT / "data_scripts" / "score_checkpoints.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_data_script("score_checkpoints")
 
 
 def test_scores_each_kept_checkpoint_once_and_chooses(score, tmp_path, capsys):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from histogan_lite import classifier as C
 from histogan_lite.datasets import loader, open_data
+from conftest import load_data_script
 
 torch.set_num_threads(1)
 
@@ -53,13 +54,7 @@ def test_loader_leaves_the_global_rng_alone(folder):
 
 
 def test_run_evaluation_draws_disjoint_real_patches_from_a_data_spec(folder):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "data_scripts" / "run_evaluation.py"
-    spec = importlib.util.spec_from_file_location("run_evaluation_streaming", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_data_script("run_evaluation", "run_evaluation_streaming")
     root, images, labels = folder
     real = mod.RealPatches(str(root), 64, seed=0)
     a, ya = real.draw(8, 0)

@@ -34,11 +34,11 @@ CHAPTERS = [
 INJECTED = {"seed": 1, "fast": True, "device": "cpu"}
 
 
-def load_data_script(name: str, module_name: str | None = None):
-    """Import ``data_scripts/<name>.py`` (not a package) as a module, for tests of its functions."""
+def load_data_script(name: str, module_name: str | None = None, folder: str = "data_scripts"):
+    """Import ``<folder>/<name>.py`` (not a package: data_scripts/, benchmarks/) as a module, for tests."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(module_name or name, ROOT / "data_scripts" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(module_name or name, ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

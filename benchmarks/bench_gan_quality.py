@@ -10,8 +10,9 @@ the sets and writes the table. Rows:
   the best a generator can reach at this sample size (KID near 0, coverage near 1);
 * **real, 3x3 box blur**: the same real set blurred (the issue's "closer to real than blurred real" bar);
 * **reference DCGAN** (``benchmarks/reference_dcgan.py``: the pytorch/examples recipe, same width,
-  64 px, same demo data, z ~ N(0, 1)), loaded from its cache; its per-class rows are its samples that
-  the feature classifier assigns to that class (an unconditional GAN has no label of its own).
+  64 px, same demo data, z ~ N(0, 1)), one per training budget used, loaded from its cache; its per-class
+  rows are its samples that the feature classifier assigns to that class (an unconditional GAN has no
+  label of its own).
 
 Real patches: ``quality.unseen_real_patches`` (renderer seed 1, never seen in training; half per
 class); the memorisation ratio searches the first ``--n-train`` training patches (``make_patches(.,
@@ -26,9 +27,11 @@ Writes ``results/gan_quality.md`` (the table), ``results/gan_quality.json`` (all
 ``results/gan_quality.png`` (samples of every generator beside real patches).
 
 Usage: ``.venv/bin/python benchmarks/bench_gan_quality.py [--n 500] [--reference-cpu-seconds S]
-[--train-reference]``. By default the reference budget is the shipped ``dcgan-64``'s recorded training
-CPU seconds (wall seconds when none are recorded); when that budget is not cached, the largest cached
-budget is used and the table says so, unless ``--train-reference`` trains it first.
+[--train-reference]``. Each shipped generator is compared with a reference trained for its own recorded
+training time (CPU seconds; wall seconds when none are recorded), rounded up to whole 5 minutes
+(``reference_dcgan.BUDGET_QUANTUM``): equal CPU time. When that budget is not cached, the smallest cached
+budget above it is used (a stricter comparison), else the largest, and the table says so, unless
+``--train-reference`` trains it first; ``--reference-cpu-seconds`` compares every generator with one budget.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -98,6 +102,40 @@ def reference_generator(cpu_seconds: float | None, train: bool, renderer: str | 
     return G, rec, note
 
 
+def generator_seconds(name: str) -> float:
+    """A shipped generator's recorded training time: CPU seconds, else wall seconds."""
+    from histogan_lite import pretrained
+
+    info = pretrained.checkpoint_info(name)
+    for key in ("cpu_seconds", "train_cpu_seconds", "wall_seconds"):
+        if isinstance(info.get(key), (int, float)):
+            return float(info[key])
+    raise ValueError(f"{name}.json records neither cpu_seconds nor wall_seconds")
+
+
+def reference_for(seconds: float, train: bool):
+    """The reference DCGAN for a generator trained ``seconds``: ``(G, record, note)``.
+
+    Its budget is ``seconds`` rounded up to ``reference_dcgan.BUDGET_QUANTUM``: equal CPU time, or a few
+    minutes more. Uncached, it is trained when ``train`` (or when nothing is cached at all); otherwise the
+    smallest cached budget above it is used (a stricter comparison), else the largest, and ``note`` says so.
+    """
+    import reference_dcgan as ref
+
+    want = math.ceil(seconds / ref.BUDGET_QUANTUM) * ref.BUDGET_QUANTUM
+    cached = [r["cpu_budget"] for r in ref.list_cached()]
+    if want in cached:
+        return (*ref.load_reference(want), "")
+    if train or not cached:
+        return (*ref.train(want), "")
+    above = [b for b in cached if b > want]
+    budget = min(above) if above else max(cached)
+    G, rec = ref.load_reference(budget)
+    how = "more: a stricter comparison" if above else "**less: not equal CPU time**"
+    return G, rec, (f"trained {budget} CPU-s, the cached budget nearest to the {want} asked for ({how}; "
+                    "`--train-reference` trains the exact budget)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500, help="generated patches per group (and real patches per class)")
@@ -141,19 +179,33 @@ def main(argv=None) -> int:
     samples["real"] = real[:8]  # seed 1: the set every row is scored against
     samples["real (seed 2), 3x3 box blur"] = as_uint8_images(blurred[:8])
 
-    G_ref, ref_rec, ref_note = reference_generator(args.reference_cpu_seconds, args.train_reference,
-                                                    args.reference_renderer)
     import reference_dcgan as ref
 
-    gen_ref = ref.generate(G_ref, 2 * n, seed=args.seed)
-    ref_pred = predict(clf, gen_ref)
-    keep = np.isin(ref_pred, [c for c in range(2) if (ref_pred == c).sum() > 5])  # a class needs > k samples
-    reports["reference DCGAN"] = quality.gan_quality(gen_ref, real, **common)
-    if keep.any():
-        reports["reference DCGAN per class"] = quality.gan_quality(
-            gen_ref[keep], real, generated_labels=ref_pred[keep], real_labels=real_labels, **common)
-    ref_counts = np.bincount(ref_pred, minlength=2)
-    samples["reference DCGAN"] = as_uint8_images(gen_ref[:8])
+    refs: dict[str, dict] = {}  # reference row name -> {"rec", "note", "counts"}
+    ref_of: dict[str, str] = {}  # shipped generator -> the reference row it is compared with
+
+    def add_reference(G_ref, rec, note) -> str:
+        row = f"reference DCGAN, {rec['cpu_budget']} CPU-s"
+        if row in refs:
+            return row
+        gen_ref = ref.generate(G_ref, 2 * n, seed=args.seed)
+        ref_pred = predict(clf, gen_ref)
+        keep = np.isin(ref_pred, [c for c in range(2) if (ref_pred == c).sum() > 5])  # a class needs > k samples
+        reports[row] = quality.gan_quality(gen_ref, real, **common)
+        if keep.any():
+            reports[row + " per class"] = quality.gan_quality(
+                gen_ref[keep], real, generated_labels=ref_pred[keep], real_labels=real_labels, **common)
+        refs[row] = {"rec": rec, "note": note, "counts": np.bincount(ref_pred, minlength=2)}
+        samples[row] = as_uint8_images(gen_ref[:8])
+        return row
+
+    if args.reference_cpu_seconds or args.reference_renderer:  # one reference for every generator
+        fixed = add_reference(*reference_generator(args.reference_cpu_seconds, args.train_reference,
+                                                   args.reference_renderer))
+        ref_of = {name: fixed for name in pretrained.available()}
+    else:  # each generator against a reference trained for its own CPU time (issue 11: "at equal CPU time")
+        ref_of = {name: add_reference(*reference_for(generator_seconds(name), args.train_reference))
+                  for name in pretrained.available()}
 
     shipped = []
     for name in pretrained.available():
@@ -185,18 +237,18 @@ def main(argv=None) -> int:
     lines = ["| " + " | ".join(header + [c for _, c in FLOOR_COLUMNS]) + " |",
              "|" + "---|" * (len(header) + len(FLOOR_COLUMNS))]
     record = {}
-    order = ["real vs real", "real, 3x3 box blur", "reference DCGAN", *shipped]
+    order = ["real vs real", "real, 3x3 box blur", *sorted(refs), *shipped]
     for name in order:
         rep = reports[name]
         groups = [s.group for s in rep.scores]
-        if name in ("real vs real", "real, 3x3 box blur", "reference DCGAN"):
+        if name in ("real vs real", "real, 3x3 box blur", *refs):
             groups = ["all"] + ([s.group for s in reports[name + " per class"].scores] if name + " per class" in reports else [])
         for group in groups:
             s = row_for(name, group)
             is_gen = name not in ("real vs real", "real, 3x3 box blur")
-            floors = quality.check_floors(s, reference=row_for("reference DCGAN", group) if name in shipped else None,
+            floors = quality.check_floors(s, reference=row_for(ref_of[name], group) if name in shipped else None,
                                           blurred=row_for("real, 3x3 box blur", group) if is_gen else None)
-            if name in ("reference DCGAN",) or group == "all":
+            if name in refs or group == "all":
                 floors.pop("class_agreement", None)  # the classifier assigned these labels itself
             record[f"{name} / {group}"] = {**s.as_dict(), "floors": floors}
             cells = [name, group, str(s.n_generated),
@@ -218,7 +270,7 @@ def main(argv=None) -> int:
     # sample grid: 8 patches per row, every generator beside real
     from histogan_lite.plotting import image_grid
 
-    grid_rows = ["real", "real (seed 2), 3x3 box blur", "reference DCGAN", *[k for k in samples if k.split(" ")[0] in shipped]]
+    grid_rows = ["real", "real (seed 2), 3x3 box blur", *sorted(refs), *[k for k in samples if k.split(" ")[0] in shipped]]
     fig = image_grid(np.concatenate([np.asarray(samples[k]) for k in grid_rows]), nrow=len(grid_rows),
                      row_titles=grid_rows, title=f"generated vs unseen real demo patches (64 px, renderer v{GENERATOR_VERSION})")
     RESULTS.mkdir(exist_ok=True)
@@ -227,17 +279,23 @@ def main(argv=None) -> int:
     with atomic_path(RESULTS / "gan_quality.png") as tmp:
         fig.savefig(tmp, dpi=80, bbox_inches="tight")
 
-    ref_line = (f"Reference DCGAN: {ref_rec['recipe']}; width {ref_rec['width']}, {ref_rec['steps']:,} steps in "
-                f"{ref_rec['cpu_seconds']:.0f} CPU-s ({ref_rec['wall_seconds']:.0f} s wall), renderer v{ref_rec['renderer_version']}"
-                + (f" (**not** the v{GENERATOR_VERSION} of the real patches: `--reference-renderer`)"
-                   if str(ref_rec['renderer_version']) != str(GENERATOR_VERSION) else "") + "; "
-                f"the classifier calls {ref_counts[0]} of its {2 * n} samples negative and {ref_counts[1]} positive"
-                + ("" if (ref_counts > 5).all() else " (a class with 5 or fewer is compared with its `all` row)") + ".")
+    ref_lines = []
+    for row, r in sorted(refs.items()):
+        rec, counts = r["rec"], r["counts"]
+        ref_lines.append(
+            f"{row}: {rec['recipe']}; width {rec['width']}, {rec['steps']:,} steps in "
+            f"{rec['cpu_seconds']:.0f} CPU-s ({rec['wall_seconds']:.0f} s wall), renderer v{rec['renderer_version']}"
+            + (f" (**not** the v{GENERATOR_VERSION} of the real patches: `--reference-renderer`)"
+               if str(rec['renderer_version']) != str(GENERATOR_VERSION) else "") + "; "
+            f"the classifier calls {counts[0]} of its {2 * n} samples negative and {counts[1]} positive"
+            + ("" if (counts > 5).all() else " (a class with 5 or fewer is compared with its `all` row)") + "; "
+            f"compared with {', '.join(f'`{k}`' for k, v in ref_of.items() if v == row)}"
+            + (f" ({r['note']})" if r["note"] else "") + ".")
     shipped_info = []
     for name in shipped:
         info = pretrained.checkpoint_info(name)
-        t = info.get("cpu_seconds", info.get("wall_seconds"))
-        kind = "CPU" if "cpu_seconds" in info else "wall"
+        t = generator_seconds(name)
+        kind = "CPU" if "cpu_seconds" in info or "train_cpu_seconds" in info else "wall"
         shipped_info.append(f"`{name}`: {info.get('steps', '?')} steps, {_fmt(t, '.0f')} {kind} s, "
                             f"renderer v{info.get('renderer_version', info.get('generator_version', '3 (not recorded)'))}")
     text = "\n".join([
@@ -256,7 +314,11 @@ def main(argv=None) -> int:
         "is compared with the reference and blurred rows of the same class (reference classes: its samples the "
         "classifier assigns to that class).",
         "",
-        ref_line + (f" **Not equal CPU time:** {ref_note}." if ref_note else ""),
+        "Each shipped generator is compared with a reference DCGAN trained for its own CPU time, rounded up to "
+        "whole 5 minutes (`--reference-cpu-seconds` sets one budget for all):",
+        "",
+        *[f"- {line}" for line in ref_lines],
+        "",
         "Shipped: " + "; ".join(shipped_info) + ".",
         "",
         *lines,
@@ -269,7 +331,8 @@ def main(argv=None) -> int:
     print(text)
     atomic_write_text(RESULTS / "gan_quality.md", text)
     atomic_write_text(RESULTS / "gan_quality.json", json.dumps(
-        {"n": n, "renderer_version": GENERATOR_VERSION, "reference": ref_rec, "reference_note": ref_note,
+        {"n": n, "renderer_version": GENERATOR_VERSION,
+         "references": {row: {"record": r["rec"], "note": r["note"]} for row, r in refs.items()}, "compared_with": ref_of,
          "rows": record, "verdicts": verdicts}, indent=2, default=float) + "\n")
     return 0
 

@@ -77,7 +77,7 @@ def summary(name: str) -> dict:
     last = df[df["step"] == df["step"].max()]
     fmt = lambda s: " / ".join(f"{v:.2f}" for v in s)  # noqa: E731  (one value per group)
     return {
-        "run": name, "model": rec["config"]["model"], "changes from the paper": recipe_changes(rec["config"]),
+        "run": name, "model": f"{rec['config']['model']}, {rec['config']['image_size']} px", "changes from the paper": recipe_changes(rec["config"]),
         "scored": f"{df['step'].max():,} steps, {df['cpu_seconds'].max() / 60:.0f} CPU-min",
         "best step (CPU-min)": f"{int(best['step']):,} ({best['cpu_seconds'] / 60:.0f})",
         "coverage": fmt(at["cov"]), "diversity": fmt(at["div"]), "KID cls": fmt(at["kid_cls"]),
@@ -92,9 +92,9 @@ def table() -> str:
     names = sorted(p.stem for p in RUNS.glob("*.json"))
     rows = pd.DataFrame([summary(n) for n in names])
     head = ("## GAN long runs (`benchmarks/bench_gan_long_runs.py`, issue 11 point 1)\n\n"
-            "64 px, width 128 (`cpu` preset), batch 64, demo data of renderer 11, one torch thread; every 500-step "
+            "Width 128 (`cpu` preset), batch 64, demo data of renderer 11, one torch thread; every 500-step "
             "checkpoint kept (`--keep-checkpoints`) and scored by `data_scripts/score_checkpoints.py` (250 samples "
-            "per group against 500 unseen real patches, the moving average of G where the run kept one). *Best*: "
+            "per group (200 at 128 px) against unseen real patches, the moving average of G where the run kept one). *Best*: "
             "most floors passed in the worst group, then highest worst-group coverage. Per-group values are "
             "negative / positive for a cDCGAN. *Class agr. / real*: class agreement over the feature classifier's "
             "recall on real patches of the class (floor 0.95). *Last*: the last scored checkpoint, and the mean "

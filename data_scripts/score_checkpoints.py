@@ -115,10 +115,14 @@ def main(argv=None) -> int:
     if not files:
         print(f"score_checkpoints: error: no checkpoint matches {args.run / args.glob}", file=sys.stderr)
         return 1
-    df = score_run(files, args.run / f"scores_n{args.n}.csv", n=args.n, weights=args.weights)
+    try:
+        df = score_run(files, args.run / f"scores_n{args.n}.csv", n=args.n, weights=args.weights)
+        best = choose(df, args.max_cpu_seconds)
+    except (ValueError, FileNotFoundError) as exc:  # a broken or foreign checkpoint, an empty budget
+        print(f"score_checkpoints: error: {exc}", file=sys.stderr)
+        return 1
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(df.drop(columns=["weights"]).round(3).to_string(index=False))
-    best = choose(df, args.max_cpu_seconds)
     print(f"best: step {int(best['step'])} ({best['weights']}), {best['cpu_seconds']:.0f} CPU-s, "
           f"{int(best['worst_floors'])} floors passed in its worst group, worst-group coverage {best['worst_cov']:.2f}")
     return 0

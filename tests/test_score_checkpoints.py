@@ -44,5 +44,9 @@ def test_scores_each_kept_checkpoint_once_and_chooses(score, tmp_path, capsys):
 def test_clear_errors(score, tmp_path, capsys):
     assert score.main([str(tmp_path)]) == 1
     assert "no checkpoint matches" in capsys.readouterr().err
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "step_000100.json").write_text("{not json")
+    assert score.main([str(tmp_path)]) == 1
+    assert "step_000100.json" in capsys.readouterr().err  # the broken file is named, no traceback
     with pytest.raises(ValueError, match="step_<number>"):
         score.step_of(Path("checkpoint.json"))

@@ -108,7 +108,11 @@ def main(argv=None) -> int:
     p.add_argument("--note", default="", help="with --collect: what happened in the run, in one line")
     args = p.parse_args(argv)
     if args.collect:
-        print(collect(Path(args.collect[0]), args.collect[1], args.note))
+        try:
+            print(collect(Path(args.collect[0]), args.collect[1], args.note))
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            print(f"bench_gan_long_runs: error: {exc}", file=sys.stderr)
+            return 1
     if not list(RUNS.glob("*.json")):
         print(f"no long run kept in {RUNS}", file=sys.stderr)
         return 1

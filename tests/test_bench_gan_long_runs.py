@@ -26,3 +26,8 @@ def test_every_kept_run_has_a_row(bench):
     assert all(f"| {n} " in text for n in names)
     row = bench.summary(names[0])
     assert row["floors (worst group)"].endswith(("of 5", "of 6"))
+
+
+def test_collect_names_a_run_that_was_not_scored(bench, tmp_path, capsys):
+    assert bench.main(["--collect", str(tmp_path), "x"]) == 1
+    assert "holds no scores_n*.csv" in capsys.readouterr().err

@@ -28,8 +28,9 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RUNS = HERE / "results" / "gan_long_runs"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "data_scripts"):  # the package, and score_checkpoints.choose
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 #: Configuration fields shown as the run's recipe when they differ from the paper's preset.
 RECIPE_FIELDS = ["upsample", "kernel_size", "g_steps", "instance_noise", "real_label", "d_spectral_norm",
@@ -66,7 +67,6 @@ def collect(run: Path, name: str, note: str) -> Path:
 
 def summary(name: str) -> dict:
     """One table row: the run's best checkpoint (``score_checkpoints.choose``) and how the run ended."""
-    sys.path.insert(0, str(ROOT / "data_scripts"))
     from score_checkpoints import choose
 
     rec = json.loads((RUNS / f"{name}.json").read_text())

@@ -72,7 +72,10 @@ def score_run(files: list[Path], out_csv: Path, *, n: int, weights: str) -> pd.D
     todo = [f for f in files if (step_of(f), weights) not in done]
     if not todo:
         return pd.DataFrame(rows)
-    size = load_generator_checkpoint(todo[0], weights=weights).image_size
+    try:  # the size is in the JSON; reading it does not load the weights a second time
+        size = int(json.loads(todo[0].read_text())["generator"]["image_size"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{todo[0]}: not a histogan-lite checkpoint JSON ({exc})") from None
     classifier = quality.quality_classifier(size)
     real, real_y = quality.unseen_real_patches(2 * n, size=size, seed=101)
     blur_src, _ = quality.unseen_real_patches(2 * n, size=size, seed=102)

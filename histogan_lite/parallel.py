@@ -7,6 +7,11 @@ inside the workers, in the middle of whatever they were writing. A Jupyter "inte
 to the kernel only, so the workers go on regardless. :func:`run_tasks` fixes both at the cause:
 
 * workers ignore ``SIGINT`` (:func:`_init_worker`); only the parent process decides to stop;
+* in the parent, ``SIGINT`` only sets a flag while the pool runs (:class:`_DeferredInterrupt`), and
+  ``KeyboardInterrupt`` is raised at a safe point of the waiting loop. Raised wherever the signal lands,
+  it could fire inside ``concurrent.futures`` while some of its locks are held (e.g. between two
+  acquisitions in ``wait``), and the cancellation that follows would then wait for those locks forever:
+  a rare hang that CI saw as an extraction not exiting 30 s after Ctrl-C;
 * on any exception in the parent (``KeyboardInterrupt`` included) or in a task, the parent cancels the
   tasks not yet started and sets a shared stop flag, which a long task polls with
   :func:`stop_requested` between units of work (e.g. between two files) and then returns early
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Iterable
 
@@ -34,6 +40,40 @@ def _init_worker(stop) -> None:
     global _STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STOP = stop
+
+
+class _DeferredInterrupt:
+    """Within the block, SIGINT to this process sets ``hit``; :meth:`check` raises KeyboardInterrupt.
+
+    Only the main thread can install signal handlers, and a SIGINT that is ignored (a job started in
+    the background by a non-interactive shell) stays ignored; in both cases nothing changes. Leaving
+    the block restores the previous handler, and raises KeyboardInterrupt for a signal that came after
+    the last check (unless another exception is already on its way).
+    """
+
+    def __enter__(self):
+        self.hit = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous not in (signal.SIG_IGN, None):
+                self.previous = previous
+                signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.hit = True
+
+    def check(self) -> None:
+        if self.hit:
+            self.hit = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if exc_type is None:
+            self.check()
 
 
 def stop_requested() -> bool:
@@ -89,23 +129,26 @@ def run_tasks(
         return results
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     stop = ctx.Event()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(stop,))
     futures: dict = {}
     finished = False
-    try:
-        for t in tasks:
-            futures[pool.submit(fn, t)] = t
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                on_result(futures[fut], fut.result())
-        finished = True
-    finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:
-            _stop_pool(pool, futures, stop, grace)
+    with _DeferredInterrupt() as interrupt:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(stop,))
+        try:
+            for t in tasks:
+                futures[pool.submit(fn, t)] = t
+            pending = set(futures)
+            while pending:
+                interrupt.check()
+                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    on_result(futures[fut], fut.result())
+            interrupt.check()
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                _stop_pool(pool, futures, stop, grace)  # a second Ctrl-C meanwhile waits for the grace period
     return [fut.result() for fut in futures]
 
 

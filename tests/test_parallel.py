@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -23,9 +24,14 @@ def fail_on_three(x):
 
 
 def poll_until_stopped(args):
-    """Quick for task 0; the others work in 0.05 s steps for up to 20 s, polling the stop flag."""
+    """Task 0 returns once task 1 has started; the others work in 0.05 s steps for up to 20 s, polling the stop flag."""
     i, folder = args
+    open(os.path.join(folder, f"started-{i}"), "w").close()
     if i == 0:
+        for _ in range(400):  # so that task 1 is surely running in the other worker when task 0's result comes
+            if os.path.exists(os.path.join(folder, "started-1")):
+                break
+            time.sleep(0.05)
         return "quick"
     for _ in range(400):
         if stop_requested():
@@ -67,13 +73,34 @@ def test_interrupt_in_the_parent_stops_running_tasks_within_seconds(tmp_path):
     def interrupt(task, result):
         raise KeyboardInterrupt  # as Ctrl-C would, while the parent waits for results
 
-    t0 = time.monotonic()
+    interrupted = []
     with pytest.raises(KeyboardInterrupt):
-        run_tasks(poll_until_stopped, [(i, str(tmp_path)) for i in range(6)], workers=2, on_result=interrupt)
-    assert time.monotonic() - t0 < 5  # a running task would otherwise go on for 20 s
-    stopped = sorted(p.name for p in tmp_path.iterdir())
-    # task 1 was running and saw the flag; tasks already queued for a worker start, see it and return
-    assert "stopped-1" in stopped and set(stopped) <= {f"stopped-{i}" for i in range(1, 6)}
+        run_tasks(poll_until_stopped, [(i, str(tmp_path)) for i in range(6)], workers=2,
+                  on_result=lambda task, result: interrupted.append(time.monotonic()) or interrupt(task, result))
+    assert time.monotonic() - interrupted[0] < 5  # a running task would otherwise go on for 20 s
+    names = {p.name for p in tmp_path.iterdir()}
+    stopped = {n for n in names if n.startswith("stopped-")}
+    # task 1 was running and saw the flag; tasks already queued for a worker may start, see it and return
+    assert "stopped-1" in stopped and stopped <= {f"stopped-{i}" for i in range(1, 6)}
+    assert {n.replace("stopped", "started") for n in stopped} <= names
+
+
+def test_a_real_sigint_to_the_parent_stops_the_pool_and_restores_the_handler(tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    sent = []
+
+    def sigint_once_two_tasks_run():  # as a notebook's interrupt would: SIGINT to this process alone
+        while not {"started-1", "started-2"} <= {p.name for p in tmp_path.iterdir()}:
+            time.sleep(0.02)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=sigint_once_two_tasks_run, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(poll_until_stopped, [(i, str(tmp_path)) for i in range(1, 5)], workers=2)
+    assert time.monotonic() - sent[0] < 5  # the tasks would otherwise run for 20 s each
+    assert signal.getsignal(signal.SIGINT) is before
+    assert {"stopped-1", "stopped-2"} <= {p.name for p in tmp_path.iterdir()}
 
 
 def test_workers_ignore_sigint():

@@ -71,31 +71,32 @@ def _mark(ok) -> str:
     return "-" if ok is None else ("pass" if ok else "**FAIL**")
 
 
-def reference_generator(cpu_seconds: float | None, train: bool, renderer: str | None = None):
+def reference_generator(cpu_seconds: float | None, train: bool, renderer: str | None = None, image_size: int = 64):
     """The cached reference DCGAN: ``(G, record, note)``; ``note`` says when the budget is not the shipped one."""
     import reference_dcgan as ref
 
-    shipped, why = ref.shipped_budget()
+    size = dict(image_size=image_size)
+    shipped, why = ref.shipped_budget(image_size=image_size)
     want = cpu_seconds if cpu_seconds else shipped
     if renderer:  # an older run, on another renderer version's demo data: load only, never train
-        G, rec = ref.load_reference(want, renderer=renderer)
+        G, rec = ref.load_reference(want, renderer=renderer, **size)
         return G, rec, ""
     try:
-        G, rec = ref.load_reference(want)
+        G, rec = ref.load_reference(want, **size)
         note = ""
     except FileNotFoundError:
         if train:
-            G, rec = ref.train(want)
+            G, rec = ref.train(want, **size)
             note = ""
         else:
-            cached = ref.list_cached()
+            cached = ref.list_cached(**size)
             if not cached:  # a fresh machine: train the full budget once (cached for the next run)
                 print(f"no reference DCGAN cached: training it for {want:.0f} CPU-s ({why if not cpu_seconds else '--reference-cpu-seconds'})",
                       flush=True)
-                G, rec = ref.train(want)
+                G, rec = ref.train(want, **size)
                 return G, rec, ""
             rec0 = cached[-1]
-            G, rec = ref.load_reference(rec0["cpu_budget"])
+            G, rec = ref.load_reference(rec0["cpu_budget"], **size)
             note = (f"the reference was trained for {rec['cpu_seconds']:.0f} CPU-s, not the {want:.0f} s asked "
                     f"for ({'--reference-cpu-seconds' if cpu_seconds else why}); "
                     f"`--train-reference` trains the full budget (resumes the cached run)")
@@ -113,8 +114,8 @@ def generator_seconds(name: str) -> float:
     raise ValueError(f"{name}.json records neither cpu_seconds nor wall_seconds")
 
 
-def reference_for(seconds: float, train: bool):
-    """The reference DCGAN for a generator trained ``seconds``: ``(G, record, note)``.
+def reference_for(seconds: float, train: bool, image_size: int = 64):
+    """The reference DCGAN of ``image_size`` px for a generator trained ``seconds``: ``(G, record, note)``.
 
     Its budget is ``seconds`` rounded up to ``reference_dcgan.BUDGET_QUANTUM``: equal CPU time, or a few
     minutes more. Uncached, it is trained when ``train`` (or when nothing is cached at all); otherwise the
@@ -123,14 +124,15 @@ def reference_for(seconds: float, train: bool):
     import reference_dcgan as ref
 
     want = math.ceil(seconds / ref.BUDGET_QUANTUM) * ref.BUDGET_QUANTUM
-    cached = [r["cpu_budget"] for r in ref.list_cached()]
+    size = dict(image_size=image_size)
+    cached = [r["cpu_budget"] for r in ref.list_cached(**size)]
     if want in cached:
-        return (*ref.load_reference(want), "")
+        return (*ref.load_reference(want, **size), "")
     if train or not cached:
-        return (*ref.train(want), "")
+        return (*ref.train(want, **size), "")
     above = [b for b in cached if b > want]
     budget = min(above) if above else max(cached)
-    G, rec = ref.load_reference(budget)
+    G, rec = ref.load_reference(budget, **size)
     how = "more: a stricter comparison" if above else "**less: not equal CPU time**"
     return G, rec, (f"trained {budget} CPU-s, the cached budget nearest to the {want} asked for ({how}; "
                     "`--train-reference` trains the exact budget)")
@@ -148,21 +150,72 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
+    from histogan_lite import pretrained
+    from histogan_lite.synthetic import GENERATOR_VERSION
+
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
+    sizes = sorted({int(name.rsplit("-", 1)[1]) for name in pretrained.available()}) or [64]
+    sections = [score_size(size, [nm for nm in pretrained.available() if nm.endswith(f"-{size}")], args)
+                for size in sizes]
+    wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
+    text = "\n".join([
+        "## GAN sample quality (issue 11)",
+        "",
+        f"Shipped generators against {2 * args.n} unseen real demo patches of their own size (renderer "
+        f"v{GENERATOR_VERSION}, seed 1, half per class), {args.n} samples per group; KID x1000 (mean ± std over 20 subsets of 100) and FID in the book "
+        "classifier's penultimate features (`cls`, a classifier trained at that patch size) and in hand-crafted H&E colour + texture features (`tex`); "
+        "precision / recall (Kynkaanniemi et al. 2019) and density / coverage (Naeem et al. 2020) with k = 5 "
+        "in the classifier space (`prec. tex`, `cov. tex`: the same in the texture space); diversity, grid (period-2/4 spectral energy) and high-pass energy as ratios to real; "
+        "class agreement of the feature classifier with the conditioning label, beside its recall on the real "
+        "patches of that class (the floor is 95 % of that recall; a real row's own agreement is that recall); memorisation = median distance to the "
+        f"nearest of {args.n_train} training patches over the same for unseen real patches. All scores from "
+        "`histogan_lite.quality.gan_quality`. Pass/fail: issue 11 point 3 (`quality.check_floors`, whose docstring "
+        "says which feature space each floor uses); a class row "
+        "is compared with the reference and blurred rows of the same class (reference classes: its samples the "
+        "classifier assigns to that class).",
+        "",
+        "Each shipped generator is compared with a reference DCGAN of its own patch size trained for its own CPU time, rounded up to "
+        "whole 5 minutes (`--reference-cpu-seconds` sets one budget for all).",
+        "",
+        *[sec["text"] for sec in sections],
+        "Verdict (every floor, every group): " + ", ".join(f"`{k}` {'passes' if v else '**fails**'}"
+                                                           for sec in sections for k, v in sec["verdicts"].items())
+        + ". Samples: " + ", ".join(f"`benchmarks/results/{sec['png']}`" for sec in sections) + ". "
+        f"`benchmarks/bench_gan_quality.py`, "
+        f"{time.strftime('%Y-%m-%d')}, {wall:.0f} s wall / {cpu:.0f} CPU-s, single thread, {platform.machine()}.",
+        "",
+    ])
+    print(text)
+    from histogan_lite.utils import atomic_write_text
+
+    atomic_write_text(RESULTS / "gan_quality.md", text)
+    atomic_write_text(RESULTS / "gan_quality.json", json.dumps(
+        {"n": args.n, "renderer_version": GENERATOR_VERSION, **{f"{sec['size']}px": sec["json"] for sec in sections},
+         "verdicts": {k: v for sec in sections for k, v in sec["verdicts"].items()}}, indent=2, default=float) + "\n")
+    return 0
+
+
+def score_size(size: int, names: list[str], args) -> dict:
+    """Score the shipped generators ``names`` of ``size`` px against real, blurred real and references.
+
+    Returns ``{"size", "text" (markdown: reference notes + table), "json", "verdicts", "png"}``; writes the
+    sample grid ``results/gan_quality.png`` (64 px) or ``results/gan_quality_<size>px.png``.
+    """
+    import numpy as np
+
     from histogan_lite import pretrained, quality
     from histogan_lite.classifier import predict
     from histogan_lite.synthetic import GENERATOR_VERSION, make_patches
     from histogan_lite.utils import as_uint8_images
 
-    t_wall, t_cpu = time.perf_counter(), time.process_time()
     n = args.n
-    real, real_labels = quality.unseen_real_patches(2 * n, size=64, seed=1)
-    real2, real2_labels = quality.unseen_real_patches(2 * n, size=64, seed=2)
-    train, _ = make_patches(args.n_train, size=64, seed=0)
-    clf = quality.quality_classifier(64)
+    real, real_labels = quality.unseen_real_patches(2 * n, size=size, seed=1)
+    real2, real2_labels = quality.unseen_real_patches(2 * n, size=size, seed=2)
+    train, _ = make_patches(args.n_train, size=size, seed=0)
+    clf = quality.quality_classifier(size)
     common = dict(train=train, classifier=clf, seed=args.seed)
     reports: dict[str, object] = {}  # row name -> QualityReport
     samples: dict[str, np.ndarray] = {}
@@ -185,7 +238,7 @@ def main(argv=None) -> int:
     ref_of: dict[str, str] = {}  # shipped generator -> the reference row it is compared with
 
     def add_reference(G_ref, rec, note) -> str:
-        row = f"reference DCGAN, {rec['cpu_budget']} CPU-s"
+        row = f"reference DCGAN {size} px, {rec['cpu_budget']} CPU-s"
         if row in refs:
             return row
         gen_ref = ref.generate(G_ref, 2 * n, seed=args.seed)
@@ -201,14 +254,14 @@ def main(argv=None) -> int:
 
     if args.reference_cpu_seconds or args.reference_renderer:  # one reference for every generator
         fixed = add_reference(*reference_generator(args.reference_cpu_seconds, args.train_reference,
-                                                   args.reference_renderer))
-        ref_of = {name: fixed for name in pretrained.available()}
+                                                   args.reference_renderer, image_size=size))
+        ref_of = {name: fixed for name in names}
     else:  # each generator against a reference trained for its own CPU time (issue 11: "at equal CPU time")
-        ref_of = {name: add_reference(*reference_for(generator_seconds(name), args.train_reference))
-                  for name in pretrained.available()}
+        ref_of = {name: add_reference(*reference_for(generator_seconds(name), args.train_reference, image_size=size))
+                  for name in names}
 
     shipped = []
-    for name in pretrained.available():
+    for name in names:
         G = pretrained.load_generator(name)
         rep = quality.evaluate_generator(G, real if G.n_classes else real,
                                          real_labels if G.n_classes else None, n=n, keep_images=True, **common)
@@ -265,19 +318,19 @@ def main(argv=None) -> int:
     for name in shipped:
         fl = [v for k, v in record.items() if k.startswith(name + " / ")]
         verdicts[name] = all(all(r["floors"].values()) for r in fl)
-    wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
 
     # sample grid: 8 patches per row, every generator beside real
     from histogan_lite.plotting import image_grid
 
     grid_rows = ["real", "real (seed 2), 3x3 box blur", *sorted(refs), *[k for k in samples if k.split(" ")[0] in shipped]]
     fig = image_grid(np.concatenate([np.asarray(samples[k]) for k in grid_rows]), nrow=len(grid_rows),
-                     row_titles=grid_rows, title=f"generated vs unseen real demo patches (64 px, renderer v{GENERATOR_VERSION})")
+                     row_titles=grid_rows, title=f"generated vs unseen real demo patches ({size} px, renderer v{GENERATOR_VERSION})")
     RESULTS.mkdir(exist_ok=True)
-    from histogan_lite.utils import atomic_path, atomic_write_text
+    from histogan_lite.utils import atomic_path
 
-    with atomic_path(RESULTS / "gan_quality.png") as tmp:
-        fig.savefig(tmp, dpi=80, bbox_inches="tight")
+    png = "gan_quality.png" if size == 64 else f"gan_quality_{size}px.png"
+    with atomic_path(RESULTS / png) as tmp:
+        fig.savefig(tmp, dpi=80 if size == 64 else 60, bbox_inches="tight")
 
     ref_lines = []
     for row, r in sorted(refs.items()):
@@ -299,23 +352,7 @@ def main(argv=None) -> int:
         shipped_info.append(f"`{name}`: {info.get('steps', '?')} steps, {_fmt(t, '.0f')} {kind} s, "
                             f"renderer v{info.get('renderer_version', info.get('generator_version', '3 (not recorded)'))}")
     text = "\n".join([
-        "## GAN sample quality (issue 11)",
-        "",
-        f"Shipped generators against {2 * n} unseen real demo patches (renderer v{GENERATOR_VERSION}, seed 1, half per "
-        f"class), {n} samples per group; KID x1000 (mean ± std over 20 subsets of 100) and FID in the book "
-        "classifier's penultimate features (`cls`) and in hand-crafted H&E colour + texture features (`tex`); "
-        "precision / recall (Kynkaanniemi et al. 2019) and density / coverage (Naeem et al. 2020) with k = 5 "
-        "in the classifier space (`prec. tex`, `cov. tex`: the same in the texture space); diversity, grid (period-2/4 spectral energy) and high-pass energy as ratios to real; "
-        "class agreement of the feature classifier with the conditioning label, beside its recall on the real "
-        "patches of that class (the floor is 95 % of that recall; a real row's own agreement is that recall); memorisation = median distance to the "
-        f"nearest of {args.n_train} training patches over the same for unseen real patches. All scores from "
-        "`histogan_lite.quality.gan_quality`. Pass/fail: issue 11 point 3 (`quality.check_floors`, whose docstring "
-        "says which feature space each floor uses); a class row "
-        "is compared with the reference and blurred rows of the same class (reference classes: its samples the "
-        "classifier assigns to that class).",
-        "",
-        "Each shipped generator is compared with a reference DCGAN trained for its own CPU time, rounded up to "
-        "whole 5 minutes (`--reference-cpu-seconds` sets one budget for all):",
+        f"### {size} px",
         "",
         *[f"- {line}" for line in ref_lines],
         "",
@@ -323,18 +360,10 @@ def main(argv=None) -> int:
         "",
         *lines,
         "",
-        "Verdict (every floor, every group): " + ", ".join(f"`{k}` {'passes' if v else '**fails**'}" for k, v in verdicts.items())
-        + f". Samples: `benchmarks/results/gan_quality.png`. `benchmarks/bench_gan_quality.py`, "
-        f"{time.strftime('%Y-%m-%d')}, {wall:.0f} s wall / {cpu:.0f} CPU-s, single thread, {platform.machine()}.",
-        "",
     ])
-    print(text)
-    atomic_write_text(RESULTS / "gan_quality.md", text)
-    atomic_write_text(RESULTS / "gan_quality.json", json.dumps(
-        {"n": n, "renderer_version": GENERATOR_VERSION,
-         "references": {row: {"record": r["rec"], "note": r["note"]} for row, r in refs.items()}, "compared_with": ref_of,
-         "rows": record, "verdicts": verdicts}, indent=2, default=float) + "\n")
-    return 0
+    return {"size": size, "text": text, "verdicts": verdicts, "png": png,
+            "json": {"references": {row: {"record": r["rec"], "note": r["note"]} for row, r in refs.items()},
+                     "compared_with": ref_of, "rows": record}}
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ that tutorial DCGAN, written after https://github.com/pytorch/examples/tree/main
   then one G step with the non-saturating loss; **Adam lr 2e-4, betas (0.5, 0.999)** for both; batch 64.
 * same width as the shipped generators: ``g = d = width / 8`` so the widest layer has ``width`` (128)
   channels, like :class:`histogan_lite.models.Generator` (``C, C/2, C/4, C/8``); 64 px.
+* at 128 px (``image_size=128``, for the 128-px generators) the example's usual extension: one more
+  ``ConvTranspose2d(g, g, 4, 2, 1)`` + batch norm + ReLU before G's last layer, and one more
+  ``Conv2d(d, d, 4, 2, 1)`` + batch norm + LeakyReLU after D's first; the 64-px nets are unchanged.
 * same data: the demo patches of :func:`histogan_lite.training.load_data` (``"demo"``, 8,000 patches,
   renderer seed 0, half per class) rendered by the current renderer
   (:data:`histogan_lite.synthetic.GENERATOR_VERSION`).
@@ -32,7 +35,7 @@ Usage:
     .venv/bin/python benchmarks/reference_dcgan.py --list                 # what is cached
 
 Python: ``load_reference(cpu_seconds)`` -> ``(G, record)``; ``generate(G, n, seed)`` -> float32
-``(n, 3, 64, 64)`` in [-1, 1] with z ~ N(0, 1).
+``(n, 3, S, S)`` in [-1, 1] with z ~ N(0, 1) (S = 64 or 128, ``--image-size``).
 """
 
 from __future__ import annotations
@@ -65,22 +68,32 @@ RECIPE = ("pytorch/examples dcgan: 4x4 kernels, z ~ N(0,1), plain BCE (labels 1/
           "Adam lr 2e-4 betas (0.5, 0.999), batch 64")
 
 
+def _extra_layers(image_size: int) -> int:
+    """Stride-2 layers added to the example's 64-px nets: 0 at 64 px, 1 at 128 px."""
+    if image_size not in (64, 128):
+        raise ValueError(f"image_size must be 64 or 128, got {image_size}")
+    return {64: 0, 128: 1}[image_size]
+
+
 class RefGenerator(nn.Module):
-    """pytorch/examples DCGAN generator, 64x64: z ``(N, 100)`` ~ N(0, 1) -> ``(N, 3, 64, 64)`` in [-1, 1]."""
+    """pytorch/examples DCGAN generator: z ``(N, 100)`` ~ N(0, 1) -> ``(N, 3, S, S)`` in [-1, 1], S = 64 or 128."""
 
     n_classes = 0
 
-    def __init__(self, width: int = 128, latent_dim: int = LATENT_DIM):
+    def __init__(self, width: int = 128, latent_dim: int = LATENT_DIM, image_size: int = 64):
         super().__init__()
         if width % 8 or width < 8:
             raise ValueError(f"width must be a positive multiple of 8, got {width}")
         g = width // 8
-        self.width, self.latent_dim, self.image_size = width, latent_dim, 64
+        self.width, self.latent_dim, self.image_size = width, latent_dim, image_size
+        extra = [m for _ in range(_extra_layers(image_size))
+                 for m in (nn.ConvTranspose2d(g, g, 4, 2, 1, bias=False), nn.BatchNorm2d(g), nn.ReLU(True))]
         self.main = nn.Sequential(
             nn.ConvTranspose2d(latent_dim, 8 * g, 4, 1, 0, bias=False), nn.BatchNorm2d(8 * g), nn.ReLU(True),
             nn.ConvTranspose2d(8 * g, 4 * g, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * g), nn.ReLU(True),
             nn.ConvTranspose2d(4 * g, 2 * g, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * g), nn.ReLU(True),
             nn.ConvTranspose2d(2 * g, g, 4, 2, 1, bias=False), nn.BatchNorm2d(g), nn.ReLU(True),
+            *extra,
             nn.ConvTranspose2d(g, 3, 4, 2, 1, bias=False), nn.Tanh(),
         )
 
@@ -91,13 +104,16 @@ class RefGenerator(nn.Module):
 
 
 class RefDiscriminator(nn.Module):
-    """pytorch/examples DCGAN discriminator, 64x64: images ``(N, 3, 64, 64)`` in [-1, 1] -> logits ``(N,)``."""
+    """pytorch/examples DCGAN discriminator: images ``(N, 3, S, S)`` in [-1, 1] -> logits ``(N,)``, S = 64 or 128."""
 
-    def __init__(self, width: int = 128):
+    def __init__(self, width: int = 128, image_size: int = 64):
         super().__init__()
         d = width // 8
+        extra = [m for _ in range(_extra_layers(image_size))
+                 for m in (nn.Conv2d(d, d, 4, 2, 1, bias=False), nn.BatchNorm2d(d), nn.LeakyReLU(0.2, inplace=True))]
         self.main = nn.Sequential(
             nn.Conv2d(3, d, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+            *extra,
             nn.Conv2d(d, 2 * d, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * d), nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(2 * d, 4 * d, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * d), nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(4 * d, 8 * d, 4, 2, 1, bias=False), nn.BatchNorm2d(8 * d), nn.LeakyReLU(0.2, inplace=True),
@@ -119,7 +135,7 @@ def weights_init(m: nn.Module) -> None:
 
 
 def generate(G: RefGenerator, n: int, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
-    """``n`` images of ``G`` in eval mode: float32 CPU ``(n, 3, 64, 64)`` in [-1, 1]; z ~ N(0, 1) seeded by ``seed``."""
+    """``n`` images of ``G`` in eval mode: float32 CPU ``(n, 3, S, S)`` in [-1, 1]; z ~ N(0, 1) seeded by ``seed``."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, G.latent_dim, generator=gen)
     was = G.training
@@ -134,8 +150,8 @@ def generate(G: RefGenerator, n: int, seed: int = 0, batch_size: int = 256) -> t
 # ----------------------------------------------------------------------------------------------------
 # cache
 # ----------------------------------------------------------------------------------------------------
-def cache_dir(width: int = 128, seed: int = 0, renderer: str | None = None) -> Path:
-    """``data_dir()/reference_dcgan/renderer<V>_64px_w<width>_seed<seed>``: one folder per renderer version.
+def cache_dir(width: int = 128, seed: int = 0, renderer: str | None = None, image_size: int = 64) -> Path:
+    """``data_dir()/reference_dcgan/renderer<V>_<S>px_w<width>_seed<seed>``: one folder per renderer version and size.
 
     ``renderer`` defaults to the current :data:`histogan_lite.synthetic.GENERATOR_VERSION`; another version
     reads an older run (only :func:`load_reference` / :func:`list_cached` should use that).
@@ -143,7 +159,7 @@ def cache_dir(width: int = 128, seed: int = 0, renderer: str | None = None) -> P
     from histogan_lite.synthetic import GENERATOR_VERSION
     from histogan_lite.utils import data_dir
 
-    return data_dir() / "reference_dcgan" / f"renderer{renderer or GENERATOR_VERSION}_64px_w{width}_seed{seed}"
+    return data_dir() / "reference_dcgan" / f"renderer{renderer or GENERATOR_VERSION}_{image_size}px_w{width}_seed{seed}"
 
 
 #: The reference's budget is rounded up to whole multiples of this many CPU seconds (5 minutes), so a
@@ -151,11 +167,11 @@ def cache_dir(width: int = 128, seed: int = 0, renderer: str | None = None) -> P
 BUDGET_QUANTUM = 300
 
 
-def shipped_budget(names: tuple[str, ...] | None = None) -> tuple[float, str]:
-    """The reference's training budget as ``(CPU seconds, why)``: at least every shipped 64-px generator's.
+def shipped_budget(names: tuple[str, ...] | None = None, image_size: int = 64) -> tuple[float, str]:
+    """The reference's training budget as ``(CPU seconds, why)``: at least every shipped generator's of that size.
 
-    The largest recorded training time (CPU seconds if recorded, else wall) of the shipped 64-px
-    generators ``names`` (default: all that are installed), rounded up to a multiple of
+    The largest recorded training time (CPU seconds if recorded, else wall) of the shipped
+    ``image_size``-px generators ``names`` (default: all of that size that are installed), rounded up to a multiple of
     :data:`BUDGET_QUANTUM`: so each shipped generator is compared with a reference that trained at least
     as long as it did.
 
@@ -164,7 +180,7 @@ def shipped_budget(names: tuple[str, ...] | None = None) -> tuple[float, str]:
     """
     from histogan_lite import pretrained
 
-    names = tuple(n for n in pretrained.available() if n.endswith("-64")) if names is None else names
+    names = tuple(n for n in pretrained.available() if n.endswith(f"-{image_size}")) if names is None else names
     times = {}
     for name in names:
         info = pretrained.checkpoint_info(name)
@@ -175,7 +191,7 @@ def shipped_budget(names: tuple[str, ...] | None = None) -> tuple[float, str]:
         else:
             raise ValueError(f"{name}.json records neither cpu_seconds nor wall_seconds; pass --cpu-seconds")
     if not times:
-        raise ValueError("no shipped 64-px generator is installed; pass --cpu-seconds")
+        raise ValueError(f"no shipped {image_size}-px generator is installed; pass --cpu-seconds")
     name, (seconds, key) = max(times.items(), key=lambda kv: kv[1][0])
     budget = math.ceil(seconds / BUDGET_QUANTUM) * BUDGET_QUANTUM
     return float(budget), f"{name} JSON {key} {seconds:.0f}, rounded up to {BUDGET_QUANTUM} s steps"
@@ -210,15 +226,15 @@ def _load_opt(opt: torch.optim.Adam, tensors: dict, prefix: str) -> None:
     opt.load_state_dict(sd)
 
 
-def list_cached(width: int = 128, seed: int = 0, renderer: str | None = None) -> list[dict]:
+def list_cached(width: int = 128, seed: int = 0, renderer: str | None = None, image_size: int = 64) -> list[dict]:
     """Records (JSON) of the generator exports in the cache, smallest budget first."""
-    folder = cache_dir(width, seed, renderer)
+    folder = cache_dir(width, seed, renderer, image_size)
     recs = [json.loads(p.read_text()) for p in sorted(folder.glob("G_cpu*.json"))] if folder.exists() else []
     return sorted(recs, key=lambda r: r["cpu_budget"])
 
 
 def load_reference(cpu_seconds: float, width: int = 128, seed: int = 0,
-                   renderer: str | None = None) -> tuple[RefGenerator, dict]:
+                   renderer: str | None = None, image_size: int = 64) -> tuple[RefGenerator, dict]:
     """The cached reference generator trained for ``cpu_seconds`` (eval mode) and its JSON record.
 
     Raises:
@@ -226,13 +242,14 @@ def load_reference(cpu_seconds: float, width: int = 128, seed: int = 0,
     """
     from safetensors.torch import load_file
 
-    path = cache_dir(width, seed, renderer) / f"G_cpu{int(round(cpu_seconds))}.safetensors"
+    path = cache_dir(width, seed, renderer, image_size) / f"G_cpu{int(round(cpu_seconds))}.safetensors"
     if not path.exists():
-        have = [r["cpu_budget"] for r in list_cached(width, seed, renderer)]
+        have = [r["cpu_budget"] for r in list_cached(width, seed, renderer, image_size)]
         raise FileNotFoundError(
             f"no reference DCGAN trained for {int(round(cpu_seconds))} CPU-s in {path.parent} (cached budgets: {have}); "
-            f"train it: .venv/bin/python benchmarks/reference_dcgan.py --cpu-seconds {int(round(cpu_seconds))}")
-    G = RefGenerator(width)
+            f"train it: .venv/bin/python benchmarks/reference_dcgan.py --cpu-seconds {int(round(cpu_seconds))}"
+            + (f" --image-size {image_size}" if image_size != 64 else ""))
+    G = RefGenerator(width, image_size=image_size)
     G.load_state_dict(load_file(str(path)))
     return G.eval(), json.loads(path.with_suffix(".json").read_text())
 
@@ -241,7 +258,7 @@ def load_reference(cpu_seconds: float, width: int = 128, seed: int = 0,
 # training
 # ----------------------------------------------------------------------------------------------------
 def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 8000, save_every_cpu: float = 120.0,
-          show_progress: bool = True) -> tuple[RefGenerator, dict]:
+          show_progress: bool = True, image_size: int = 64) -> tuple[RefGenerator, dict]:
     """Train (or resume) the reference DCGAN until ``cpu_seconds`` CPU seconds of training in total.
 
     CPU seconds count only the training steps (not data rendering or saving), summed over resumed runs.
@@ -256,10 +273,10 @@ def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 800
     if cpu_seconds <= 0:
         raise ValueError(f"cpu_seconds must be positive, got {cpu_seconds}")
     budget = int(round(cpu_seconds))
-    folder = cache_dir(width, seed)
+    folder = cache_dir(width, seed, image_size=image_size)
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    G, D = RefGenerator(width), RefDiscriminator(width)
+    G, D = RefGenerator(width, image_size=image_size), RefDiscriminator(width, image_size=image_size)
     G.apply(weights_init)
     D.apply(weights_init)
     optG = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
@@ -279,7 +296,7 @@ def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 800
         raise ValueError(f"the cached run in {folder} already used {rec['cpu_seconds']:.0f} CPU-s > {budget}; "
                          f"delete {state_path} to train a smaller budget from scratch")
     if rec["cpu_seconds"] < budget:  # render the data only when a step is left to train
-        images, _ = load_data("demo", 64, n_demo=n_demo, seed=0, cache=False)
+        images, _ = load_data("demo", image_size, n_demo=n_demo, seed=0, cache=False)
         data = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # uint8 NHWC -> [-1, 1] NCHW
     rng = np.random.default_rng(seed + rec["step"])
     G.train()
@@ -331,10 +348,10 @@ def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 800
     if bar is not None:
         bar.close()
     save_state()
-    meta = {"recipe": RECIPE, "width": width, "image_size": 64, "latent_dim": LATENT_DIM, "z_prior": "normal(0, 1)",
+    meta = {"recipe": RECIPE, "width": width, "image_size": image_size, "latent_dim": LATENT_DIM, "z_prior": "normal(0, 1)",
             "seed": seed, "cpu_budget": budget, "steps": rec["step"], "cpu_seconds": round(rec["cpu_seconds"], 1),
             "wall_seconds": round(rec["wall_seconds"], 1), "renderer_version": GENERATOR_VERSION,
-            "data": f"demo: load_data('demo', 64, n_demo={n_demo}, seed=0), renderer version {GENERATOR_VERSION}",
+            "data": f"demo: load_data('demo', {image_size}, n_demo={n_demo}, seed=0), renderer version {GENERATOR_VERSION}",
             "torch_threads": torch.get_num_threads(), "last": rec["history"][-1] if rec["history"] else None}
     _save_tensors(folder / f"G_cpu{budget}.safetensors", G.state_dict(), meta)
     return G.eval(), meta
@@ -345,17 +362,19 @@ def main(argv=None) -> int:
     parser.add_argument("--cpu-seconds", type=float, default=None,
                         help="training budget in CPU seconds (default: the shipped dcgan-64's recorded training time)")
     parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=64, choices=[64, 128])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--list", action="store_true", help="list the cached runs and exit")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.list:
-        for r in list_cached(args.width, args.seed):
+        for r in list_cached(args.width, args.seed, image_size=args.image_size):
             print(json.dumps({k: r[k] for k in ("cpu_budget", "steps", "cpu_seconds", "wall_seconds", "renderer_version")}))
         return 0
-    budget, why = (args.cpu_seconds, "--cpu-seconds") if args.cpu_seconds else shipped_budget()
-    print(f"reference DCGAN budget {budget:.0f} CPU-s ({why}); cache {cache_dir(args.width, args.seed)}", flush=True)
-    _, meta = train(budget, args.width, args.seed)
+    budget, why = (args.cpu_seconds, "--cpu-seconds") if args.cpu_seconds else shipped_budget(image_size=args.image_size)
+    print(f"reference DCGAN budget {budget:.0f} CPU-s ({why}); cache {cache_dir(args.width, args.seed, image_size=args.image_size)}",
+          flush=True)
+    _, meta = train(budget, args.width, args.seed, image_size=args.image_size)
     print(json.dumps({k: v for k, v in meta.items() if k != "last"}))
     return 0
 

@@ -23,7 +23,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,24 +48,28 @@ def parse_args(argv=None):
     p.add_argument("--out-dir", type=Path, default=ROOT / "histogan_lite" / "checkpoints")
     p.add_argument("--n-eval", type=int, default=2000, help="generated samples to classify")
     p.add_argument("--n-classifier", type=int, default=4000, help="real demo patches to train the classifier on")
-    p.add_argument("--classifier-cache", type=Path, default=ROOT / "runs" / "pretrained" / "classifier.safetensors")
+    p.add_argument("--classifier-cache", type=Path, default=None,
+                   help="where the real-patch CNN is cached (default runs/pretrained/classifier.safetensors at 64 px, "
+                        "classifier_<S>px.safetensors at another size S)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--hardware", default=None, help="hardware description for the card (default: detected)")
     return p.parse_args(argv)
 
 
-def real_classifier(n: int, cache: Path):
-    """A CNN classifier trained on real demo patches (seed 1, not the GAN's training patches, seed 0)."""
+def real_classifier(n: int, cache: Path, size: int = 64):
+    """A CNN classifier trained on ``size``-px real demo patches (seed 1, not the GAN's training patches, seed 0)."""
     from histogan_lite import evaluation, synthetic
 
     if cache.exists():
         clf = evaluation.load_classifier(cache, device="cpu")
+        if clf.image_size != size:
+            raise SystemExit(f"{cache} holds a classifier of {clf.image_size}-px patches, not {size}; pass --classifier-cache")
     else:
-        images, truth = synthetic.make_patches(n, size=64, seed=1)
+        images, truth = synthetic.make_patches(n, size=size, seed=1)
         clf = evaluation.train_classifier(images, truth["label"].to_numpy(), epochs=8, seed=0, device="cpu",
                                           show_progress=False)
         evaluation.save_classifier(clf, cache, overwrite=True)
-    test_images, test_truth = synthetic.make_patches(1000, size=64, seed=2)
+    test_images, test_truth = synthetic.make_patches(1000, size=size, seed=2)
     acc = evaluation.accuracy(clf, test_images, test_truth["label"].to_numpy())
     return clf, float(acc)
 
@@ -255,7 +258,9 @@ def main(argv=None) -> int:
     extra = {"renderer_version": renderer, "cpu_seconds": ckpt.meta.get("cpu_seconds")}
     save_generator(G, out, overwrite=True, **extra, **meta)
     shipped = load_generator_checkpoint(out)  # measure exactly what ships (float16 weights)
-    clf, clf_acc = real_classifier(args.n_classifier, args.classifier_cache)
+    cache = args.classifier_cache or ROOT / "runs" / "pretrained" / ("classifier.safetensors" if size == 64
+                                                                     else f"classifier_{size}px.safetensors")
+    clf, clf_acc = real_classifier(args.n_classifier, cache, size)
     metrics = measure(shipped, clf, args.n_eval)
     metrics["classifier"] = "histogan_lite.evaluation CompactCNN (kind='cnn'), trained on real demo patches"
     metrics["classifier_real_accuracy"] = clf_acc

@@ -1,4 +1,4 @@
-"""The shipped checkpoints: DCGAN and cDCGAN generators at 64x64, trained on the demo data.
+"""The shipped checkpoints: DCGAN and cDCGAN generators at 64x64 and 128x128, trained on the demo data.
 
 Each name has three files in ``histogan_lite/checkpoints/``: ``<name>.safetensors`` (float16 weights,
 no pickle), ``<name>.json`` (architecture, training command, steps, seed, metrics) and ``<name>.md``
@@ -25,6 +25,7 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 NAMES = {
     "dcgan-64": "DCGAN (unconditional), 64x64, CPU preset (width 128), demo data",
     "cdcgan-64": "cDCGAN (negative / positive), 64x64, CPU preset (width 128), demo data",
+    "dcgan-128": "DCGAN (unconditional), 128x128, CPU preset (width 128), demo data",
 }
 
 
@@ -49,14 +50,14 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> Generator:
     """Load a shipped generator.
 
     Args:
-        name: ``"dcgan-64"`` (``G(z)``) or ``"cdcgan-64"`` (``G(z, labels)``, labels 0 negative /
-            1 positive).
+        name: ``"dcgan-64"``, ``"dcgan-128"`` (``G(z)``) or ``"cdcgan-64"``, ``"cdcgan-128"``
+            (``G(z, labels)``, labels 0 negative / 1 positive); the number is the image side in pixels.
         device: where to put it (default CPU).
 
     Returns:
         A float32 :class:`~histogan_lite.models.Generator` in eval mode (batch norm uses its running
         statistics, so an image depends only on its own z); z is ``(N, 100)`` uniform in [-1, 1] and
-        the output ``(N, 3, 64, 64)`` lies in [-1, 1].
+        the output ``(N, 3, S, S)`` (S = 64 or 128, from the name) lies in [-1, 1].
 
     Raises:
         ValueError: for an unknown name, or a corrupt checkpoint file.
@@ -64,7 +65,7 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> Generator:
     """
     path = _check_name(name)
     n_classes = 2 if name.startswith("cdcgan") else 0
-    return load_generator_checkpoint(path, image_size=64, n_classes=n_classes, device=device)
+    return load_generator_checkpoint(path, image_size=int(name.rsplit("-", 1)[1]), n_classes=n_classes, device=device)
 
 
 def checkpoint_info(name: str) -> dict:

@@ -12,8 +12,11 @@ from histogan_lite.latent import sample_z
 torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("name, n_classes", [("dcgan-64", 0), ("cdcgan-64", 2)])
-def test_load_generator_eval_cpu_and_fingerprint(name, n_classes):
+SHIPPED = pretrained.available()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_load_generator_eval_cpu_and_fingerprint(name):
     from histogan_lite.synthetic import GENERATOR_VERSION
 
     info = pretrained.checkpoint_info(name)
@@ -22,15 +25,16 @@ def test_load_generator_eval_cpu_and_fingerprint(name, n_classes):
             G = pretrained.load_generator(name)
     else:
         G = pretrained.load_generator(name)
+    n_classes, size = (2 if name.startswith("cdcgan") else 0), int(name.rsplit("-", 1)[1])
     assert not G.training
     assert next(G.parameters()).device.type == "cpu" and next(G.parameters()).dtype == torch.float32
-    assert (G.image_size, G.n_classes, G.latent_dim, G.width) == (64, n_classes, 100, 128)
+    assert (G.image_size, G.n_classes, G.latent_dim, G.width) == (size, n_classes, 100, 128)
     info = pretrained.checkpoint_info(name)
     fp = info["fingerprint"]
     z = sample_z(4, seed=0)
     with torch.no_grad():
         x = G(z, torch.tensor(fp["labels"])) if n_classes else G(z)
-    assert x.shape == (4, 3, 64, 64) and float(x.min()) >= -1 and float(x.max()) <= 1
+    assert x.shape == (4, 3, size, size) and float(x.min()) >= -1 and float(x.max()) <= 1
     assert float(x.mean()) == pytest.approx(fp["mean"], abs=1e-4)
     assert x[:, :, 0, 0].flatten().tolist() == pytest.approx(fp["pixel_0_0"], abs=1e-4)
     with torch.no_grad():  # eval mode: the same z gives the same image alone or in a batch
@@ -51,7 +55,9 @@ def test_model_cards_record_the_run_and_meet_the_quality_checks():
     assert min(d["metrics"]["fraction_negative"], d["metrics"]["fraction_positive"]) >= 0.20
     from histogan_lite.synthetic import GENERATOR_VERSION
 
-    for name, info in (("dcgan-64", d), ("cdcgan-64", c)):
+    for name in SHIPPED:
+        info = pretrained.checkpoint_info(name)
+        assert info["command"].startswith("python -m histogan_lite.train ") and info["dtype"] == "float16"
         card = pretrained.model_card(name)
         assert all(cmd in card for cmd in info["commands"]) and f"**{info['steps']}**" in card
         assert "not patient data" in card and "## What the samples show" in card
@@ -71,11 +77,13 @@ def test_shipped_files_fit_the_size_budget():
     files = list(pretrained.CHECKPOINT_DIR.glob("*"))
     assert {f.name for f in files} >= {f"{n}.{ext}" for n in ("dcgan-64", "cdcgan-64") for ext in ("safetensors", "json", "md")}
     assert sum(f.stat().st_size for f in files) <= 25 * 2**20
-    assert pretrained.available() == ["cdcgan-64", "dcgan-64"]
+    assert {"cdcgan-64", "dcgan-64"} <= set(pretrained.available()) <= set(pretrained.NAMES)
 
 
 def test_unknown_name_and_missing_file(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match="unknown pretrained generator 'dcgan-256'; available: cdcgan-64, dcgan-64"):
+    known = ", ".join(sorted(pretrained.NAMES))
+    assert "cdcgan-64, dcgan-128, dcgan-64" in known
+    with pytest.raises(ValueError, match=f"unknown pretrained generator 'dcgan-256'; available: {known}"):
         pretrained.load_generator("dcgan-256")
     monkeypatch.setattr(pretrained, "CHECKPOINT_DIR", Path(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"dcgan-64\.safetensors is missing"):

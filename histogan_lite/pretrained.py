@@ -26,6 +26,7 @@ NAMES = {
     "dcgan-64": "DCGAN (unconditional), 64x64, CPU preset (width 128), demo data",
     "cdcgan-64": "cDCGAN (negative / positive), 64x64, CPU preset (width 128), demo data",
     "dcgan-128": "DCGAN (unconditional), 128x128, CPU preset (width 128), demo data",
+    "cdcgan-128": "cDCGAN (negative / positive), 128x128, CPU preset (width 128), demo data",
 }
 
 

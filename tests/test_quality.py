@@ -153,7 +153,8 @@ def _shipped_names():
 #: The guard below fails when a generator misses any *other* floor, so it still catches a regression.
 KNOWN_MISSES = {"dcgan-64": {"coverage"},  # 0.50 at n = 500 (its card); small samples can pass
                 "cdcgan-64": {"class_agreement"},  # negatives 0.78 of real recall 0.88 at n = 500 (its card)
-                "dcgan-128": {"kid_below_blurred"}}  # texture KID 1315 at n = 500 (its card), above 3x3-blurred real's
+                "dcgan-128": {"kid_below_blurred"},  # texture KID 1315 at n = 500 (its card), above 3x3-blurred real's
+                "cdcgan-128": {"grid_energy"}}  # negatives 1.51x real at n = 500 (its card; 1.11x at n = 200 when chosen)
 
 
 @pytest.mark.parametrize("name", _shipped_names())

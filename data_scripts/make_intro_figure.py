@@ -9,7 +9,7 @@ section 3.2.3, made continuous). The leftmost and rightmost columns are exactly 
 
 Writes ``book/_static/intro_class_edit.png`` and ``book/_static/intro_class_edit.json`` (the seed, the
 rows and columns, and the SHA-256 of the checkpoint it was drawn from). ``tests/test_intro_figure.py``
-fails when the shipped ``cdcgan-64`` changes and this figure was not redrawn.
+fails when the shipped ``cdcgan-128`` changes and this figure was not redrawn.
 
 Usage::
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "book" / "_static"
-SEED = 3
-NAME = "cdcgan-64"
+SEED = 4  # chosen by eye among seeds 0-6 as the one whose four rows show the edit most clearly (`--seed` draws any other)
+NAME = "cdcgan-128"  # the 128-px pair draws nuclear rims and lumens that 64 px blurs
 
 
 def checkpoint_sha256(name: str = NAME) -> str:

@@ -1,5 +1,8 @@
 """Quality of the shipped generators against unseen real demo patches, beside a reference DCGAN (issue 11).
 
+One section per image size (64 and 128 px): each has its own real sets, feature classifier, references
+and sample grid, since KID, coverage and the blurred-real bar are only comparable within one size.
+
 Every number comes from the package function :func:`histogan_lite.quality.gan_quality` (through
 :func:`~histogan_lite.quality.evaluate_generator` for the shipped generators); this script only chooses
 the sets and writes the table. Rows:
@@ -10,7 +13,7 @@ the sets and writes the table. Rows:
   the best a generator can reach at this sample size (KID near 0, coverage near 1);
 * **real, 3x3 box blur**: the same real set blurred (the issue's "closer to real than blurred real" bar);
 * **reference DCGAN** (``benchmarks/reference_dcgan.py``: the pytorch/examples recipe, same width,
-  64 px, same demo data, z ~ N(0, 1)), one per training budget used, loaded from its cache; its per-class
+  same image size, same demo data, z ~ N(0, 1)), one per training budget used, loaded from its cache; its per-class
   rows are its samples that the feature classifier assigns to that class (an unconditional GAN has no
   label of its own).
 
@@ -143,7 +146,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=500, help="generated patches per group (and real patches per class)")
     parser.add_argument("--n-train", type=int, default=2000, help="training patches searched for memorisation")
     parser.add_argument("--reference-cpu-seconds", type=float, default=None,
-                        help="budget of the reference DCGAN (default: the shipped dcgan-64's training time)")
+                        help="one budget for every reference DCGAN (default: each generator's own training time)")
     parser.add_argument("--train-reference", action="store_true", help="train the reference when its budget is not cached")
     parser.add_argument("--reference-renderer", default=None,
                         help="load a reference cached for another renderer version (default: the current one)")

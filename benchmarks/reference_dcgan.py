@@ -360,7 +360,8 @@ def train(cpu_seconds: float, width: int = 128, seed: int = 0, n_demo: int = 800
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-seconds", type=float, default=None,
-                        help="training budget in CPU seconds (default: the shipped dcgan-64's recorded training time)")
+                        help="training budget in CPU seconds (default: the longest recorded training time of the shipped "
+                             "generators of --image-size)")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=64, choices=[64, 128])
     parser.add_argument("--seed", type=int, default=0)

@@ -134,9 +134,9 @@ def step_generator(seed: int, step: int, rank: int = 0, device: str | torch.devi
 
 
 # What ``speed="auto"`` picks on the CPU: the fastest setting whose losses stayed within 2 % of the float32
-# step on the same draws in benchmarks/bench_training.py (BENCHMARKS.md): channels_last + bfloat16 was
-# 2.1x plain float32 on this project's CPU (AVX512-BF16). bfloat16 alone was no faster, and a CPU without
-# native bfloat16 (no avx512_bf16 / amx_bf16 flag) emulates it, so there "auto" keeps float32 channels_last.
+# step on the same draws in benchmarks/bench_training.py (BENCHMARKS.md): channels_last + bfloat16 (1.45-2.1x
+# plain float32 on this project's CPU, AVX512-BF16; torch.compile adds 8-11 s and no speed: 0.98-1.35x). A CPU
+# without native bfloat16 (no avx512_bf16 / amx_bf16 flag) emulates it, so there "auto" keeps channels_last.
 CPU_AUTO = "channels_last+bf16"
 CPU_AUTO_NO_BF16 = "channels_last"
 

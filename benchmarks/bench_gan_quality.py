@@ -160,9 +160,9 @@ def main(argv=None) -> int:
     from histogan_lite.synthetic import GENERATOR_VERSION
 
     t_wall, t_cpu = time.perf_counter(), time.process_time()
-    sizes = sorted({int(name.rsplit("-", 1)[1]) for name in pretrained.available()}) or [64]
-    sections = [score_size(size, [nm for nm in pretrained.available() if nm.endswith(f"-{size}")], args)
-                for size in sizes]
+    names = pretrained.available()
+    sizes = sorted({pretrained.image_size(name) for name in names}) or [64]
+    sections = [score_size(size, [nm for nm in names if pretrained.image_size(nm) == size], args) for size in sizes]
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
     text = "\n".join([
         "## GAN sample quality (issue 11)",

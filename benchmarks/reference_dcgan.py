@@ -180,7 +180,7 @@ def shipped_budget(names: tuple[str, ...] | None = None, image_size: int = 64) -
     """
     from histogan_lite import pretrained
 
-    names = tuple(n for n in pretrained.available() if n.endswith(f"-{image_size}")) if names is None else names
+    names = tuple(n for n in pretrained.available() if pretrained.image_size(n) == image_size) if names is None else names
     times = {}
     for name in names:
         info = pretrained.checkpoint_info(name)

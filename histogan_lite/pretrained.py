@@ -19,7 +19,7 @@ from .checkpoints import checkpoint_paths
 from .models import Generator
 from .training import load_generator_checkpoint
 
-__all__ = ["CHECKPOINT_DIR", "NAMES", "available", "load_generator", "model_card", "checkpoint_info"]
+__all__ = ["CHECKPOINT_DIR", "NAMES", "available", "image_size", "load_generator", "model_card", "checkpoint_info"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 NAMES = {
@@ -40,6 +40,11 @@ def _check_name(name: str) -> Path:
             f"or train one with `python -m histogan_lite.train` (see the model card {name}.md)"
         )
     return path
+
+
+def image_size(name: str) -> int:
+    """Image side in pixels of a shipped generator, from its name (``"cdcgan-128"`` -> 128)."""
+    return int(name.rsplit("-", 1)[1])
 
 
 def available() -> list[str]:
@@ -66,7 +71,7 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> Generator:
     """
     path = _check_name(name)
     n_classes = 2 if name.startswith("cdcgan") else 0
-    return load_generator_checkpoint(path, image_size=int(name.rsplit("-", 1)[1]), n_classes=n_classes, device=device)
+    return load_generator_checkpoint(path, image_size=image_size(name), n_classes=n_classes, device=device)
 
 
 def checkpoint_info(name: str) -> dict:

@@ -63,6 +63,9 @@ class TrainConfig:
             (:mod:`histogan_lite.ema`; Yazici et al. 2019; not in the paper), e.g. 0.999; 0 = off. When on,
             the averaged G draws the sample grids, is what :func:`~histogan_lite.checkpoints.load_generator_checkpoint`
             returns from a training checkpoint and is ``TrainResult.G``; the trained G is ``TrainResult.G_raw``.
+        r1_gamma: weight gamma of the R1 penalty ``gamma / 2 * E ||grad_x D(x)||^2`` on real images added to
+            eq. (1) (Mescheder et al. 2018; not in the paper); 0 = off. Needs a double backward through D,
+            so it cannot run under ``torch.compile`` (``speed`` with ``compile``).
     """
 
     model: str = "dcgan"
@@ -95,6 +98,7 @@ class TrainConfig:
     lr_d: float | None = None
     lr_g: float | None = None
     g_ema: float = 0.0
+    r1_gamma: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -138,6 +142,10 @@ class TrainConfig:
             check_lr(getattr(self, name), name, none_means="lr")
         if not isinstance(self.g_ema, (int, float)) or isinstance(self.g_ema, bool) or not 0.0 <= self.g_ema < 1.0:
             raise ValueError(f"g_ema must be 0 (off) or a decay in (0, 1) such as 0.999, got {self.g_ema!r}")
+        check_nonnegative(self.r1_gamma, "r1_gamma")
+        if self.r1_gamma and "compile" in str(self.speed).split("+"):
+            raise ValueError(f"r1_gamma={self.r1_gamma!r} needs a double backward, which torch.compile does not "
+                             f"support: drop 'compile' from speed={self.speed!r}")
         if self.n_sample < 2 or self.n_sample % 2:
             raise ValueError(f"n_sample must be an even number >= 2, got {self.n_sample!r}")
 

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from .config import TrainConfig
 from .utils import check_real_label
 
-__all__ = ["discriminator_loss", "generator_loss", "noise_std_at"]
+__all__ = ["discriminator_loss", "generator_loss", "noise_std_at", "r1_penalty"]
 
 
 def noise_std_at(config: TrainConfig, step: int) -> float:
@@ -64,3 +64,27 @@ def generator_loss(logits_fake: torch.Tensor, kind: str = "non-saturating") -> t
     if kind == "saturating":
         return -_bce(logits_fake, 0.0)  # eqs. (2)-(3): log(1 - D(G(z))), i.e. -J^D restricted to G's term
     raise ValueError(f"kind must be 'non-saturating' (eq. 4) or 'saturating' (eq. 2), got {kind!r}")
+
+
+def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The R1 gradient penalty (Mescheder et al. 2018, eq. 9; not in the paper): ``mean ||grad_x D(x)||^2``.
+
+    Penalising the gradient of D's logit on *real* images keeps D from growing steep walls around the real
+    data, the instability behind a discriminator that wins and a generator that drops modes. The training
+    step adds ``gamma / 2 * r1_penalty(...)`` to eq. (1) (``TrainConfig.r1_gamma``).
+
+    Args:
+        logits_real: D's logits ``(N,)`` on ``real``, computed with the autograd graph kept.
+        real: the float ``(N, 3, H, W)`` batch D saw, in [-1, 1], with ``requires_grad=True``.
+
+    Returns:
+        Scalar float32 tensor (per image: sum over pixels and channels of the squared gradient, then the
+        mean over the batch), differentiable with respect to D's weights (``create_graph=True``).
+
+    Raises:
+        ValueError: when ``real`` does not require a gradient (the penalty would silently be 0).
+    """
+    if not real.requires_grad:
+        raise ValueError("r1_penalty: `real` must require grad (call real.requires_grad_(True) before D(real))")
+    (grad,) = torch.autograd.grad(logits_real.float().sum(), real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-g", type=float, help="G's learning rate (default --lr)")
     p.add_argument("--g-ema", type=float, default=0.0,
                    help="decay of a moving average of G's weights, e.g. 0.999 (0: off; not in the paper)")
+    p.add_argument("--r1-gamma", type=float, default=0.0,
+                   help="weight of the R1 gradient penalty on real images in D's loss, e.g. 1 (0: off; not in the paper)")
     p.add_argument("--sample-every", type=int, default=500, help="save a fixed-z sample grid every N steps")
     p.add_argument("--checkpoint-every", type=int, default=500, help="write a checkpoint every N steps")
     p.add_argument("--keep-checkpoints", action="store_true",
@@ -98,6 +100,7 @@ def config_from_args(args: argparse.Namespace):
         checkpoint_every=args.checkpoint_every, amp=not args.no_amp, upsample=args.upsample,
         kernel_size=args.kernel_size, z_prior=args.z_prior, d_spectral_norm=args.d_spectral_norm,
         d_label_in=args.d_label_in, lr_d=args.lr_d, lr_g=args.lr_g, g_ema=args.g_ema, speed=args.speed,
+        r1_gamma=args.r1_gamma,
     )
     for name in ("image_size", "width", "batch_size"):
         if getattr(args, name) is not None:

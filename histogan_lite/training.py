@@ -50,7 +50,7 @@ from .checkpoints import (  # noqa: F401  (old names, importable from here)
     save_generator)
 from .config import MODELS, PRESETS, SPEEDS, TrainConfig, preset  # noqa: F401  (moved there, importable from here)
 from .datasets import as_dataset, load_data, loader  # noqa: F401  (load_data: old name, importable from here)
-from .losses import _bce, discriminator_loss, generator_loss, noise_std_at  # noqa: F401  (moved there, importable from here)
+from .losses import _bce, discriminator_loss, generator_loss, noise_std_at, r1_penalty  # noqa: F401  (moved there, importable from here)
 from .ema import GeneratorEMA
 from .models import Discriminator, Generator
 from .sampling import generate, sample_z
@@ -58,31 +58,10 @@ from .synthetic import GENERATOR_VERSION
 from .utils import atomic_path, atomic_write_text, progress, select_device, tensor_to_images
 
 __all__ = [
-    "TrainConfig",
-    "preset",
-    "PRESETS",
-    "TrainingDiverged",
-    "TrainResult",
-    "build_models",
-    "make_optimizers",
-    "noise_std_at",
-    "step_generator",
-    "discriminator_loss",
-    "generator_loss",
-    "train_step",
-    "step_draws",
-    "Speed",
-    "resolve_speed",
-    "cpu_has_native_bf16",
-    "apply_speed",
-    "discriminator_pass",
-    "generator_pass",
-    "optimizer_update",
-    "train",
-    "Checkpoint",
-    "load_generator_checkpoint",
-    "save_generator",
-    "load_data",
+    "TrainConfig", "preset", "PRESETS", "TrainingDiverged", "TrainResult", "build_models", "make_optimizers",
+    "noise_std_at", "step_generator", "discriminator_loss", "generator_loss", "train_step", "step_draws",
+    "Speed", "resolve_speed", "cpu_has_native_bf16", "apply_speed", "discriminator_pass", "generator_pass",
+    "optimizer_update", "train", "Checkpoint", "load_generator_checkpoint", "save_generator", "load_data",
     "StepBatches",
 ]
 
@@ -202,18 +181,22 @@ def apply_speed(G: nn.Module, D: nn.Module, speed: Speed) -> tuple[nn.Module, nn
     return G, D
 
 
-def discriminator_pass(G, D, real, y_real: tuple, draw: Callable, noisy: Callable, real_label: float):
+def discriminator_pass(G, D, real, y_real: tuple, draw: Callable, noisy: Callable, real_label: float,
+                       r1_gamma: float = 0.0):
     """The forward pass of one D update: eq. (1) on a real and a generated batch.
 
     ``draw()`` returns ``(z, y_fake)`` with ``y_fake`` = ``(labels,)`` for the cDCGAN, ``()`` for the
-    DCGAN (``y_real`` likewise); ``noisy`` adds instance noise. Returns ``(loss, (logits_real, logits_fake))``.
+    DCGAN (``y_real`` likewise); ``noisy`` adds instance noise; ``r1_gamma`` > 0 adds the R1 penalty
+    ``gamma / 2 * ||grad_x D(x)||^2`` on the (noised) real batch (:func:`~histogan_lite.losses.r1_penalty`).
+    Returns ``(loss, (logits_real, logits_fake))``.
     """
     z, y_fake = draw()
     with torch.no_grad():  # D's update needs no gradient through G
         fake = G(z, *y_fake)
-    logits_real = D(noisy(real), *y_real)
-    logits_fake = D(noisy(fake), *y_fake)
-    return discriminator_loss(logits_real, logits_fake, real_label), (logits_real, logits_fake)  # eq. (1)
+    x = noisy(real).detach().requires_grad_(True) if r1_gamma else noisy(real)
+    logits_real, logits_fake = D(x, *y_real), D(noisy(fake), *y_fake)
+    loss = discriminator_loss(logits_real, logits_fake, real_label)  # eq. (1)
+    return (loss + r1_gamma / 2 * r1_penalty(logits_real, x) if r1_gamma else loss), (logits_real, logits_fake)
 
 
 def generator_pass(G, D, draw: Callable, noisy: Callable, kind: str = "non-saturating"):
@@ -296,7 +279,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
     sigma, on = noise_std_at(config, step), real.device.type
     draw, noisy = step_draws(config, real.shape[0], gen, sigma)
     y_real = (labels,) if config.n_classes else ()
-    d_pass = lambda: discriminator_pass(G, D, real, y_real, draw, noisy, config.real_label)  # noqa: E731
+    d_pass = lambda: discriminator_pass(G, D, real, y_real, draw, noisy, config.real_label, config.r1_gamma)  # noqa: E731
     loss_d, (logit_real, logit_fake) = optimizer_update(opt_d, d_pass, speed, on, scaler_d)  # eq. (1)
     D_g = getattr(D, "module", D)
     g_pass = lambda: generator_pass(G, D_g, draw, noisy, config.generator_loss)  # noqa: E731

@@ -454,3 +454,58 @@ def test_keep_checkpoints_keeps_every_checkpoint_and_each_loads(data, tmp_path):
     assert not all(torch.equal(x, y) for x, y in zip(early.state_dict().values(), last.state_dict().values()))
     train(tiny(steps=2, checkpoint_every=2), data, out=tmp_path / "plain", device="cpu", show_progress=False)
     assert not (tmp_path / "plain" / "checkpoints").exists()  # off by default
+
+
+def test_r1_penalty_is_the_squared_input_gradient_of_d():
+    # a linear "D" (logit = <w, x>) has grad_x = w for every image, so the penalty is ||w||^2 exactly
+    w = torch.randn(3, 4, 4, requires_grad=True)
+    x = torch.randn(5, 3, 4, 4, requires_grad=True)
+    got = training.r1_penalty((x * w).flatten(1).sum(1), x)
+    assert torch.allclose(got, w.detach().pow(2).sum(), rtol=1e-5)
+    got.backward()  # create_graph=True: the penalty reaches D's weights, d||w||^2/dw = 2w
+    assert torch.allclose(w.grad, 2 * w.detach(), rtol=1e-5)
+    with pytest.raises(ValueError, match="must require grad"):
+        training.r1_penalty(torch.zeros(5), torch.zeros(5, 3, 4, 4))
+
+
+def test_r1_gamma_validated_and_refused_under_compile():
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="r1_gamma"):
+            tiny(r1_gamma=bad)
+    with pytest.raises(ValueError, match="torch.compile"):
+        tiny(r1_gamma=1.0, speed="compile")
+    assert tiny(r1_gamma=1.0, speed="channels_last+bf16").r1_gamma == 1.0
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_r1_adds_gamma_half_the_penalty_to_d_loss_only(model):
+    # same weights, same draws: loss_d grows by gamma/2 * ||grad_x D(x)||^2 on the real batch; G's loss of
+    # the step is computed after D's update, so it differs only through D's new weights
+    kw = dict(model=model, seed=1, speed="plain", instance_noise=0.0)  # noise would change x between the two
+    cfg0, cfg1 = tiny(**kw), tiny(**kw, r1_gamma=10.0)
+    images, labels = _speed_data()
+    real = torch.from_numpy(images[:8]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    y = torch.from_numpy(labels[:8]).long()
+    out = []
+    for cfg in (cfg0, cfg1):
+        torch.manual_seed(0)
+        G, D = build_models(cfg)
+        if cfg is cfg1:
+            x = real.clone().requires_grad_(True)
+            expected = 5.0 * training.r1_penalty(D(x, *((y,) if cfg.n_classes else ())), x).item()
+        opt_g, opt_d = make_optimizers(G, D, cfg)
+        out.append(train_step(G, D, opt_g, opt_d, real, y if cfg.n_classes else None, cfg, 0,
+                              step_generator(cfg.seed, 0)))
+    assert expected > 0
+    assert out[1]["loss_d"] - out[0]["loss_d"] == pytest.approx(expected, rel=1e-3)
+    assert out[1]["d_real"] == pytest.approx(out[0]["d_real"], rel=1e-6)  # same forward pass before the update
+
+
+def test_cli_r1_gamma_reaches_the_checkpoint(data, tmp_path):
+    from histogan_lite.train import build_parser, config_from_args
+    args = build_parser().parse_args(["--preset", "tiny", "--r1-gamma", "0.5", "--out", str(tmp_path / "o")])
+    assert config_from_args(args).r1_gamma == 0.5
+    r = train(tiny(steps=2, r1_gamma=0.5, checkpoint_every=2), data, out=tmp_path / "run", device="cpu",
+              show_progress=False)
+    assert np.isfinite(r.history.loss_d).all()
+    assert Checkpoint.load(tmp_path / "run" / "checkpoint").config.r1_gamma == 0.5

@@ -34,7 +34,7 @@ for _path in (ROOT, ROOT / "data_scripts"):  # the package, and score_checkpoint
 
 #: Configuration fields shown as the run's recipe when they differ from the paper's preset.
 RECIPE_FIELDS = ["upsample", "kernel_size", "g_steps", "instance_noise", "real_label", "d_spectral_norm",
-                 "d_label_in", "lr_d", "lr_g", "g_ema", "z_prior"]
+                 "d_label_in", "lr_d", "lr_g", "g_ema", "r1_gamma", "z_prior"]
 
 
 def recipe_changes(config: dict) -> str:
@@ -42,6 +42,7 @@ def recipe_changes(config: dict) -> str:
     from histogan_lite.training import preset
 
     paper = preset("paper").to_dict()
+    config = {**paper, **config}  # a field added after a run was kept (r1_gamma) had its default then
     out = [f"{k}={config.get(k)}" for k in RECIPE_FIELDS
            if config.get(k) != paper.get(k) and not (k == "d_label_in" and config.get("model") == "dcgan")]
     return ", ".join(out) or "the paper's recipe"

@@ -17,6 +17,9 @@ def test_recipe_changes_name_what_departs_from_the_paper(bench):
     assert bench.recipe_changes(preset("paper").to_dict()) == "the paper's recipe"
     cfg = preset("cpu", g_steps=1, g_ema=0.999, d_spectral_norm=True).to_dict()
     assert bench.recipe_changes(cfg) == "g_steps=1, d_spectral_norm=True, g_ema=0.999"
+    assert bench.recipe_changes({**cfg, "r1_gamma": 0.1}) == "g_steps=1, d_spectral_norm=True, g_ema=0.999, r1_gamma=0.1"
+    del cfg["r1_gamma"]  # a run kept before the field existed trained without the penalty
+    assert bench.recipe_changes(cfg) == "g_steps=1, d_spectral_norm=True, g_ema=0.999"
 
 
 def test_every_kept_run_has_a_row(bench):

@@ -34,11 +34,12 @@ setup: $(STAMP)
 # Sphinx re-reads only changed chapters; a chapter's outputs also depend on the package and its shipped
 # checkpoints, so when those are newer than the last build every chapter is executed again.
 book: setup
-	@if [ -f $(BOOK)/_build/html/index.html ] && [ -n "$$(find histogan_lite -name __pycache__ -prune -o -newer $(BOOK)/_build/html/index.html -print -quit)" ]; then \
+	@if [ -f $(BOOK)/_build/.built ] && [ -n "$$(find histogan_lite -name __pycache__ -prune -o -newer $(BOOK)/_build/.built -print -quit)" ]; then \
 	  echo "histogan_lite/ changed since the last build: every chapter is executed again"; rm -rf $(BOOK)/_build/.doctrees; fi
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build $(BOOK) 2>&1 | tee $(BOOK)/_build.log; test $${PIPESTATUS[0]} -eq 0 || { echo "book build failed (log: $(BOOK)/_build.log)"; exit 1; }; \
 	$(BIN)/python data_scripts/book_summary.py --html $(BOOK)/_build/html --log $(BOOK)/_build.log --seconds $$(( $$(date +%s) - start ))
+	@touch $(BOOK)/_build/.built
 
 test: setup
 	@bash tools/ensure_chromium.sh

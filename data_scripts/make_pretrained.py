@@ -8,8 +8,8 @@ shipped (float16) generator; write the numbers into the JSON and the model card 
 Checks: issue 11's quality floors that need no reference run (``histogan_lite.quality.check_floors``:
 coverage, precision, diversity, grid energy, class agreement, texture KID below blurred real) on every
 group; the exit status is 3 when one fails (the files are written all the same, and the card says which
-floor failed; the comparison with the reference DCGAN is ``benchmarks/bench_gan_quality.py``'s). The card's description of what the
-samples show is ``--looks``, written by whoever opened the sample grid.
+floor failed; the comparison with the reference DCGAN is ``benchmarks/bench_gan_quality.py``'s). The
+card's description of what the samples show is ``--looks``, written by whoever opened the sample grid.
 
 Example::
 
@@ -166,7 +166,7 @@ def recipe(cfg) -> str:
              f"{cfg.g_steps} G update{'s' if cfg.g_steps > 1 else ''} per D update" + ("" if cfg.g_steps == 2 else " (the paper: 2)")]
     if cfg.d_spectral_norm:
         parts.append("spectral normalisation in D (not in the paper)")
-    if getattr(cfg, "r1_gamma", 0):
+    if cfg.r1_gamma:
         parts.append(f"an R1 penalty on D, gamma/2 E||grad_x D(x)||^2 on real images with gamma {cfg.r1_gamma:g} "
                      "(Mescheder et al. 2018; not in the paper)")
     if cfg.model == "cdcgan" and cfg.d_label_in != "first-conv":
